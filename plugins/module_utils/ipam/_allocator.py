@@ -1,0 +1,453 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Calico's IPAM algorithm over the compare-and-swap contract of ``_store`` (private to podnet.calico).
+
+Assigning an address to a handle on a node:
+
+1. the handle already holds an address: return it (nothing written);
+2. else take the next free address, in Calico's order (the head of the block's ``unallocated``
+   list), from the node's affine blocks, lowest block first;
+3. else claim the lowest block of the pool that nobody has claimed (block and affinity are
+   created in the same transaction as the assignment);
+4. else, unless ``strict_affinity``, borrow a free address from another node's block;
+5. else the pool is exhausted.
+
+Every write is one transaction that names the revision it read (or "absent" for a new key):
+the block, the handle and, for a new block, the affinity. A conflicting writer makes the
+transaction fail as a whole and the step is retried from fresh reads, so no address is ever
+given twice. An allocator object remembers the block it wrote last for each node, so that in a
+long-lived process the next assignment is a single transaction when nobody else wrote meanwhile.
+"""
+
+import ipaddress
+import random
+import time
+import uuid
+
+from . import _model as m
+from ._store import ConflictError, Op
+
+DEFAULT_BLOCK_SIZE = 26
+
+
+class Allocator(object):
+
+    def __init__(self, store, max_retries=200):
+        self.store = store
+        self.max_retries = max_retries
+        self._hot = {}          # node -> (Block, revision) of the node's last written block
+        self._pool_cache = {}   # pool CIDR -> (network, block size)
+
+    # -- pools ------------------------------------------------------------------------------
+
+    def pools(self):
+        """Every IPPool resource: [{'name', 'cidr', 'block_size', ..., 'revision'}]."""
+        out = []
+        for key, value, rev in self.store.list(m.POOL_PREFIX):
+            data = m.loads(value, key)
+            spec = data.get('spec') or {}
+            out.append({
+                'name': (data.get('metadata') or {}).get('name') or key[len(m.POOL_PREFIX):],
+                'cidr': spec.get('cidr'),
+                'block_size': int(spec.get('blockSize') or DEFAULT_BLOCK_SIZE),
+                'ipip_mode': spec.get('ipipMode', 'Never'),
+                'vxlan_mode': spec.get('vxlanMode', 'Never'),
+                'nat_outgoing': bool(spec.get('natOutgoing', False)),
+                'disabled': bool(spec.get('disabled', False)),
+                'node_selector': spec.get('nodeSelector', 'all()'),
+                'revision': rev,
+            })
+        return out
+
+    def ensure_pool(self, cidr, block_size=None, dry_run=False):
+        """Find the IPPool for ``cidr`` or create it; return (network, block size, created)."""
+        net = m.parse_pool(cidr)
+        if block_size is not None:
+            m.check_block_size(net, block_size)
+        cached = self._pool_cache.get(str(net))
+        if cached is not None and (block_size is None or block_size == cached[1]):
+            return cached[0], cached[1], False
+        for _attempt in range(self.max_retries):
+            for pool in self.pools():
+                try:
+                    other = ipaddress.IPv4Network(pool['cidr'], strict=False)
+                except (ValueError, TypeError):
+                    continue
+                if other == net:
+                    if block_size is not None and block_size != pool['block_size']:
+                        raise m.IPAMError('block_size=%d differs from blockSize %d of the existing IP pool %s (%s)'
+                                          % (block_size, pool['block_size'], pool['name'], net), 'block_size')
+                    m.check_block_size(net, pool['block_size'])
+                    self._pool_cache[str(net)] = (net, pool['block_size'])
+                    return net, pool['block_size'], False
+                if other.overlaps(net):
+                    raise m.IPAMError('pool=%s overlaps the existing IP pool %s (%s)' % (net, pool['name'], other),
+                                      'pool')
+            size = DEFAULT_BLOCK_SIZE if block_size is None else block_size
+            m.check_block_size(net, size)
+            if dry_run:
+                return net, size, True
+            name = m.pool_name_for(net)
+            record = m.new_pool(name, net, size, str(uuid.uuid4()),
+                                time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+            try:
+                self.store.create(m.pool_key(name), m.dumps(record))
+            except ConflictError:
+                continue
+            self._pool_cache[str(net)] = (net, size)
+            return net, size, True
+        raise m.IPAMError('could not create the IP pool %s: too many conflicting writers' % net, 'pool')
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _get_block(self, key):
+        got = self.store.get(key)
+        if got is None:
+            return None, None
+        return m.Block(m.loads(got[0], key)), got[1]
+
+    def _handle_addresses(self, handle, record):
+        """[(ip, block cidr)] held by ``handle`` according to its record and the blocks."""
+        out = []
+        keys = [m.block_key(c) for c in sorted((record.get('block') or {}).keys())]
+        for key, (value, _rev) in sorted(self.store.get_many(keys).items()):
+            blk = m.Block(m.loads(value, key))
+            for o in blk.ordinals_of(handle):
+                out.append((blk.ip_of(o), blk.cidr))
+        return out
+
+    def lookup(self, handle):
+        """Addresses held by ``handle``: [(ip, block)] (empty when it holds none)."""
+        m.check_handle(handle)
+        got = self.store.get(m.handle_key(handle))
+        if got is None:
+            return []
+        return self._handle_addresses(handle, m.loads(got[0], m.handle_key(handle)))
+
+    # -- assigning --------------------------------------------------------------------------
+
+    def assign(self, handle, node, pool, block_size=None, ip=None, attributes=None,
+               strict_affinity=False, dry_run=False):
+        """Assign one address to ``handle`` on ``node`` from ``pool``.
+
+        Returns {'ip', 'block', 'handle', 'node', 'changed', 'claimed_block', 'borrowed'}.
+        """
+        m.check_handle(handle)
+        m.check_node(node)
+        net, size, pool_created = self.ensure_pool(pool, block_size, dry_run)
+        want = None
+        if ip is not None:
+            try:
+                want = ipaddress.IPv4Address(str(ip))
+            except (ValueError, TypeError) as exc:
+                raise m.IPAMError('ip=%r is not an IPv4 address: %s' % (ip, exc), 'ip')
+            if want not in net:
+                raise m.IPAMError('ip=%s is not inside pool %s' % (want, net), 'ip')
+        secondary = dict((str(k), str(v)) for k, v in (attributes or {}).items())
+        secondary.setdefault('node', node)
+        fast = want is None and not dry_run
+        for attempt in range(self.max_retries):
+            try:
+                result = self._assign_once(handle, node, net, size, want, secondary, strict_affinity,
+                                           dry_run, fast and attempt == 0)
+            except ConflictError:
+                self._hot.pop(node, None)
+                if attempt > 1:
+                    time.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
+                continue
+            if pool_created:
+                result['changed'] = True
+            return result
+        raise m.IPAMError('gave up assigning an address to handle %s after %d conflicting writes'
+                          % (handle, self.max_retries))
+
+    def _assign_once(self, handle, node, net, size, want, secondary, strict, dry_run, fast):
+        store = self.store
+        hkey = m.handle_key(handle)
+        hrec = None
+        hrev = None
+        if fast:
+            hot = self._hot.get(node)
+            if hot is not None and hot[0].free_count() and hot[0].host == node \
+                    and ipaddress.IPv4Network(hot[0].cidr).subnet_of(net):
+                blk, rev = hot
+                ordinal = blk.assign(handle, secondary)
+                hrec = m.new_handle()
+                hrec['block'][blk.cidr] = 1
+                ops = [Op('put', blk.key, blk.to_json(), rev), Op('create', hkey, m.dumps(hrec))]
+                try:
+                    newrev = store.commit(ops)
+                except ConflictError:
+                    # The block or the handle changed: fall back to fresh reads.
+                    raise
+                except Exception:
+                    self._hot.pop(node, None)
+                    raise
+                self._hot[node] = (blk, newrev)
+                return self._result(handle, node, blk, ordinal, True, False, False)
+        got = store.get(hkey)
+        if got is not None:
+            hrec = m.loads(got[0], hkey)
+            hrev = got[1]
+            held = self._handle_addresses(handle, hrec) if m.handle_count(hrec) else []
+            if held:
+                if want is not None and str(want) not in [a for a, _b in held]:
+                    raise m.IPAMError('handle=%s already holds %s; release it before asking for ip=%s'
+                                      % (handle, held[0][0], want), 'ip')
+                hit = [h for h in held if want is None or h[0] == str(want)][0]
+                return {'ip': hit[0], 'block': hit[1], 'handle': handle, 'node': node, 'changed': False,
+                        'claimed_block': False, 'borrowed': False}
+            hrec = m.new_handle()   # a stale record that holds nothing: rewrite it
+        else:
+            hrec = m.new_handle()
+
+        ops = []
+        claimed = borrowed = False
+        blk = rev = ordinal = None
+        if want is not None:
+            bnet = m.block_of(want, size)
+            blk, rev = self._get_block(m.block_key(bnet))
+            if blk is None:
+                blk = m.Block.new(bnet, node, strict)
+                claimed = True
+            ordinal = blk.ordinal_of(want)
+            holder = blk.handle_at(ordinal)
+            if blk.data['allocations'][ordinal] is not None:
+                if holder == handle:
+                    return self._result(handle, node, blk, ordinal, False, False, False)
+                raise m.IPAMError('ip=%s is already assigned to handle %s' % (want, holder), 'ip')
+            borrowed = blk.host != node
+            blk.assign(handle, secondary, ordinal)
+        else:
+            blk, rev = self._affine_block_with_room(node, net)
+            if blk is None:
+                blk = self._unclaimed_block(node, net, size, strict)
+                if blk is not None:
+                    claimed = True
+            if blk is None:
+                if strict:
+                    raise m.PoolExhaustedError(
+                        'pool %s has no free block left for node %s and strict_affinity forbids borrowing '
+                        'from other nodes\' blocks' % (net, node), 'pool')
+                blk, rev = self._block_to_borrow(node, net)
+                if blk is None:
+                    raise m.PoolExhaustedError('pool %s is exhausted: all %d addresses are assigned'
+                                               % (net, net.num_addresses), 'pool')
+                borrowed = True
+            ordinal = blk.assign(handle, secondary)
+        if claimed:
+            ops.append(Op('create', blk.key, blk.to_json()))
+            ops.append(Op('create', m.affinity_key(node, blk.cidr), m.dumps(m.new_affinity())))
+        else:
+            ops.append(Op('put', blk.key, blk.to_json(), rev))
+        hrec['block'][blk.cidr] = int(hrec['block'].get(blk.cidr, 0)) + 1
+        ops.append(Op('put', hkey, m.dumps(hrec), hrev) if hrev is not None else Op('create', hkey, m.dumps(hrec)))
+        if dry_run:
+            return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
+        newrev = self.store.commit(ops)
+        if blk.host == node:
+            self._hot[node] = (blk, newrev)
+        return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
+
+    @staticmethod
+    def _result(handle, node, blk, ordinal, changed, claimed, borrowed):
+        return {'ip': blk.ip_of(ordinal), 'block': blk.cidr, 'handle': handle, 'node': node,
+                'changed': changed, 'claimed_block': claimed, 'borrowed': borrowed}
+
+    def _node_blocks(self, node, net=None):
+        """The node's affine blocks as [(Block or None, revision, affinity key, affinity revision)]."""
+        out = []
+        affs = self.store.list(m.affinity_prefix(node), keys_only=True)
+        wanted = []
+        for akey, _v, arev in affs:
+            parsed = m.parse_affinity_key(akey)
+            if parsed is None:
+                continue
+            try:
+                bnet = ipaddress.IPv4Network(parsed[1])
+            except ValueError:
+                continue
+            if net is not None and not bnet.subnet_of(net):
+                continue
+            wanted.append((bnet, akey, arev))
+        got = self.store.get_many([m.block_key(b) for b, _k, _r in wanted])
+        for bnet, akey, arev in sorted(wanted, key=lambda w: int(w[0].network_address)):
+            bkey = m.block_key(bnet)
+            if bkey in got:
+                out.append((m.Block(m.loads(got[bkey][0], bkey)), got[bkey][1], akey, arev))
+            else:
+                out.append((None, None, akey, arev))
+        return out
+
+    def _affine_block_with_room(self, node, net):
+        for blk, rev, _akey, _arev in self._node_blocks(node, net):
+            if blk is not None and blk.host == node and not blk.data.get('deleted') and blk.free_count():
+                return blk, rev
+        return None, None
+
+    def _unclaimed_block(self, node, net, size, strict):
+        taken = set()
+        for key, _v, _r in self.store.list(m.BLOCK_PREFIX, keys_only=True):
+            try:
+                bnet = ipaddress.IPv4Network(m.token_cidr(key[len(m.BLOCK_PREFIX):]))
+            except ValueError:
+                continue
+            if bnet.overlaps(net):
+                taken.add(int(bnet.network_address))
+        step = 1 << (32 - size)
+        start = int(net.network_address)
+        for base in range(start, start + net.num_addresses, step):
+            if base not in taken:
+                return m.Block.new('%s/%d' % (ipaddress.IPv4Address(base), size), node, strict)
+        return None
+
+    def _block_to_borrow(self, node, net):
+        for key, value, rev in self.store.list(m.BLOCK_PREFIX):
+            blk = m.Block(m.loads(value, key))
+            if not ipaddress.IPv4Network(blk.cidr).subnet_of(net) or blk.data.get('deleted'):
+                continue
+            if blk.data.get('strictAffinity') and blk.host not in (None, node):
+                continue
+            if blk.free_count():
+                return blk, rev
+        return None, None
+
+    # -- releasing --------------------------------------------------------------------------
+
+    def release(self, handle, dry_run=False, extra_blocks=()):
+        """Release every address of ``handle``; delete blocks left empty without affinity.
+
+        Returns {'handle', 'changed', 'ips', 'deleted_blocks'}.
+        """
+        m.check_handle(handle)
+        hkey = m.handle_key(handle)
+        for attempt in range(self.max_retries):
+            got = self.store.get(hkey)
+            cidrs = set(extra_blocks)
+            if got is not None:
+                hrec = m.loads(got[0], hkey)
+                cidrs.update((hrec.get('block') or {}).keys())
+            ops = []
+            ips = []
+            deleted = []
+            keys = [m.block_key(c) for c in sorted(cidrs)]
+            for key, (value, rev) in sorted(self.store.get_many(keys).items()):
+                blk = m.Block(m.loads(value, key))
+                ords = blk.ordinals_of(handle)
+                if not ords:
+                    continue
+                ips.extend(blk.ip_of(o) for o in ords)
+                blk.release(ords)
+                if blk.is_empty() and blk.host is None:
+                    ops.append(Op('delete', key, revision=rev))
+                    deleted.append(blk.cidr)
+                else:
+                    ops.append(Op('put', key, blk.to_json(), rev))
+            if got is not None:
+                ops.append(Op('delete', hkey, revision=got[1]))
+            result = {'handle': handle, 'changed': bool(ops), 'ips': ips, 'deleted_blocks': deleted}
+            if dry_run or not ops:
+                return result
+            try:
+                self.store.commit(ops)
+            except ConflictError:
+                if attempt > 1:
+                    time.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
+                continue
+            finally:
+                self._hot.clear()
+            return result
+        raise m.IPAMError('gave up releasing handle %s after %d conflicting writes' % (handle, self.max_retries))
+
+    def release_node_blocks(self, node, pool=None, dry_run=False):
+        """Delete the node's empty affine blocks and their affinities (a node leaving the cluster).
+
+        Blocks that still hold addresses keep their affinity. Returns {'changed', 'released_blocks', 'kept_blocks'}.
+        """
+        m.check_node(node)
+        net = m.parse_pool(pool) if pool is not None else None
+        released, kept = [], []
+        for _attempt in range(self.max_retries):
+            conflicts = False
+            for blk, rev, akey, arev in self._node_blocks(node, net):
+                if blk is None:
+                    ops = [Op('delete', akey, revision=arev)]
+                    label = m.token_cidr(akey.rsplit('/', 1)[1])
+                elif blk.is_empty():
+                    ops = [Op('delete', blk.key, revision=rev), Op('delete', akey, revision=arev)]
+                    label = blk.cidr
+                else:
+                    if blk.cidr not in kept:
+                        kept.append(blk.cidr)
+                    continue
+                if not dry_run:
+                    try:
+                        self.store.commit(ops)
+                    except ConflictError:
+                        conflicts = True
+                        continue
+                released.append(label)
+            if not conflicts or dry_run:
+                break
+        self._hot.pop(node, None)
+        return {'changed': bool(released), 'released_blocks': sorted(set(released)), 'kept_blocks': sorted(kept)}
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def info(self, live_handles=None, node=None):
+        """Pools, blocks, handles and (given ``live_handles``) leaks, as plain data."""
+        pools = self.pools()
+        for p in pools:
+            p.pop('revision', None)
+        blocks = []
+        holders = {}   # handle -> {'ips': [...], 'nodes': set(), 'blocks': set()}
+        for key, value, _rev in self.store.list(m.BLOCK_PREFIX):
+            blk = m.Block(m.loads(value, key))
+            blocks.append({'cidr': blk.cidr, 'affinity': blk.data.get('affinity'), 'node': blk.host,
+                           'used': blk.used_count(), 'free': blk.free_count(),
+                           'strict_affinity': bool(blk.data.get('strictAffinity'))})
+            attrs = blk.data['attributes']
+            for o, idx in enumerate(blk.data['allocations']):
+                if idx is None:
+                    continue
+                attr = attrs[idx] if 0 <= idx < len(attrs) else {}
+                hid = attr.get('handle_id')
+                entry = holders.setdefault(hid, {'ips': [], 'nodes': set(), 'blocks': set()})
+                entry['ips'].append(blk.ip_of(o))
+                entry['blocks'].add(blk.cidr)
+                owner = (attr.get('secondary') or {}).get('node') or blk.host
+                if owner:
+                    entry['nodes'].add(owner)
+        records = {}
+        for key, value, _rev in self.store.list(m.HANDLE_PREFIX):
+            records[key[len(m.HANDLE_PREFIX):]] = m.loads(value, key)
+        handles = []
+        for hid in sorted(h for h in holders if h is not None):
+            e = holders[hid]
+            if node is not None and node not in e['nodes']:
+                continue
+            handles.append({'handle': hid, 'ips': e['ips'], 'nodes': sorted(e['nodes']),
+                            'blocks': sorted(e['blocks']), 'has_record': hid in records})
+        problems = []
+        for hid, rec in sorted(records.items()):
+            if hid not in holders:
+                problems.append({'kind': 'handle_without_addresses', 'handle': hid,
+                                 'blocks': sorted((rec.get('block') or {}).keys())})
+        if None in holders:
+            problems.append({'kind': 'addresses_without_handle', 'handle': None, 'ips': holders[None]['ips']})
+        out = {'pools': pools, 'blocks': blocks, 'handles': handles, 'problems': problems}
+        if live_handles is not None:
+            live = set(live_handles)
+            out['leaks'] = [h for h in handles if h['handle'] not in live]
+        return out
+
+    def release_leaks(self, live_handles, node=None, dry_run=False):
+        """Release every assigned handle (on ``node`` if given) that is not in ``live_handles``."""
+        leaks = self.info(live_handles=live_handles, node=node)['leaks']
+        released = []
+        for leak in leaks:
+            res = self.release(leak['handle'], dry_run=dry_run, extra_blocks=leak['blocks'])
+            if res['changed']:
+                released.append({'handle': leak['handle'], 'ips': res['ips']})
+        return {'changed': bool(released), 'released': released, 'leaks': leaks}

@@ -1,0 +1,149 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The embedded IPAM store: one SQLite file (private to podnet.calico).
+
+Same contract, keys and JSON as the etcd store. The file is in WAL mode, so readers never
+wait for the writer; every write is one ``BEGIN IMMEDIATE`` transaction that checks its
+conditions and bumps a store-wide revision counter, like etcd's. Several processes can share
+the file; a writer that finds the file locked waits up to ``busy_timeout`` seconds.
+"""
+
+import os
+import sqlite3
+
+from ._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
+
+_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS kv ('
+    ' key TEXT PRIMARY KEY, value TEXT NOT NULL,'
+    ' create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID',
+    'CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)',
+    "INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0)",
+)
+
+
+def _upper(prefix):
+    """The smallest string greater than every string that starts with ``prefix``."""
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class SQLiteStore(Store):
+
+    def __init__(self, path, busy_timeout=30.0, synchronous='NORMAL'):
+        self.path = path
+        if not path or not isinstance(path, str):
+            raise StoreError('sqlite_path=%r is not a file path' % (path,), 'sqlite_path')
+        parent = os.path.dirname(os.path.abspath(path))
+        try:
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o750)
+            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute('PRAGMA journal_mode=WAL')
+            self._db.execute('PRAGMA synchronous=%s' % synchronous)
+            self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
+            if not self._has_schema():
+                self._db.execute('BEGIN IMMEDIATE')
+                try:
+                    for stmt in _SCHEMA:
+                        self._db.execute(stmt)
+                    self._db.execute('COMMIT')
+                except BaseException:
+                    self._db.execute('ROLLBACK')
+                    raise
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError('cannot open the SQLite datastore sqlite_path=%s: %s' % (path, exc),
+                             'sqlite_path')
+
+    def _has_schema(self):
+        rows = self._db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('kv','meta')").fetchone()
+        return rows[0] == 2
+
+    def describe(self):
+        return 'sqlite:%s' % self.path
+
+    def _fail(self, exc):
+        if isinstance(exc, sqlite3.OperationalError) and 'locked' in str(exc):
+            return StoreUnavailableError('SQLite datastore sqlite_path=%s stayed locked: %s'
+                                         % (self.path, exc), 'sqlite_path')
+        return StoreError('SQLite datastore sqlite_path=%s: %s' % (self.path, exc), 'sqlite_path')
+
+    def get(self, key):
+        try:
+            row = self._db.execute('SELECT value, mod_rev FROM kv WHERE key = ?', (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail(exc)
+        return None if row is None else (row[0], row[1])
+
+    def get_many(self, keys):
+        keys = list(keys)
+        out = {}
+        try:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                marks = ','.join('?' * len(chunk))
+                for k, v, r in self._db.execute(
+                        'SELECT key, value, mod_rev FROM kv WHERE key IN (%s)' % marks, chunk):
+                    out[k] = (v, r)
+        except sqlite3.Error as exc:
+            raise self._fail(exc)
+        return out
+
+    def list(self, prefix, keys_only=False):
+        cols = 'key, NULL, mod_rev' if keys_only else 'key, value, mod_rev'
+        upper = _upper(prefix)
+        try:
+            if upper is None:
+                cur = self._db.execute('SELECT %s FROM kv ORDER BY key' % cols)
+            else:
+                cur = self._db.execute('SELECT %s FROM kv WHERE key >= ? AND key < ? ORDER BY key' % cols,
+                                       (prefix, upper))
+            return [(k, v, r) for k, v, r in cur]
+        except sqlite3.Error as exc:
+            raise self._fail(exc)
+
+    def commit(self, ops):
+        check_ops(ops)
+        db = self._db
+        try:
+            db.execute('BEGIN IMMEDIATE')
+        except sqlite3.Error as exc:
+            raise self._fail(exc)
+        try:
+            for op in ops:
+                row = db.execute('SELECT mod_rev FROM kv WHERE key = ?', (op.key,)).fetchone()
+                if op.kind == 'create':
+                    if row is not None:
+                        raise ConflictError('%s already exists' % op.key)
+                elif row is None or row[0] != op.revision:
+                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+            rev = db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
+            db.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (rev,))
+            for op in ops:
+                if op.kind == 'create':
+                    db.execute('INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)',
+                               (op.key, op.value, rev, rev))
+                elif op.kind == 'put':
+                    db.execute('UPDATE kv SET value = ?, mod_rev = ? WHERE key = ?', (op.value, rev, op.key))
+                else:
+                    db.execute('DELETE FROM kv WHERE key = ?', (op.key,))
+            db.execute('COMMIT')
+            return rev
+        except ConflictError:
+            db.execute('ROLLBACK')
+            raise
+        except sqlite3.Error as exc:
+            try:
+                db.execute('ROLLBACK')
+            except sqlite3.Error:
+                pass
+            raise self._fail(exc)
+
+    def close(self):
+        if getattr(self, '_db', None) is not None:
+            self._db.close()
+            self._db = None

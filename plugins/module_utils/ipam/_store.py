@@ -1,0 +1,146 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The key-value contract every IPAM store implements (private to podnet.calico).
+
+A store holds string values under string keys. Every key carries a revision: the store-wide
+counter at the key's last write (etcd's ``mod_revision``). Writes are conditional:
+
+``get(key)``                  -> ``(value, revision)`` or ``None``
+``create(key, value)``        -> new revision; ``ConflictError`` if the key exists
+``put(key, value, revision)`` -> new revision; ``ConflictError`` unless the key is at ``revision``
+``delete(key, revision)``     -> ``None``; ``ConflictError`` unless the key is at ``revision``
+``list(prefix, keys_only)``   -> ``[(key, value or None, revision)]`` sorted by key
+``get_many(keys)``            -> ``{key: (value, revision)}`` for the keys that exist
+``commit(ops)``               -> new revision; all ``Op`` in one atomic transaction, or none
+                                 (``ConflictError`` if any condition fails)
+
+Transient failures (a datastore that cannot be reached) raise ``StoreUnavailableError``;
+the outcome of a write that failed that way is unknown, which is safe because every write
+is conditional: a retry either applies once or reports a conflict.
+"""
+
+import threading
+
+
+class StoreError(Exception):
+    """A datastore problem; ``option`` names the module option to look at, if any."""
+
+    def __init__(self, message, option=None):
+        super(StoreError, self).__init__(message)
+        self.option = option
+
+
+class StoreUnavailableError(StoreError):
+    """The datastore could not be reached (after trying every endpoint)."""
+
+
+class ConflictError(StoreError):
+    """A compare-and-swap condition failed: someone else wrote first."""
+
+
+class Op(object):
+    """One conditional write inside ``commit``.
+
+    kind ``create``: key must be absent; ``put``/``delete``: key must be at ``revision``.
+    """
+
+    __slots__ = ('kind', 'key', 'value', 'revision')
+
+    def __init__(self, kind, key, value=None, revision=None):
+        if kind not in ('create', 'put', 'delete'):
+            raise ValueError('unknown op %r' % kind)
+        if kind != 'create' and revision is None:
+            raise ValueError('op %s on %s needs a revision' % (kind, key))
+        self.kind = kind
+        self.key = key
+        self.value = value
+        self.revision = revision
+
+    def __repr__(self):
+        return 'Op(%s %s @%s)' % (self.kind, self.key, self.revision)
+
+
+class Store(object):
+    """Base class: the single-key calls are one-op commits."""
+
+    def get(self, key):
+        raise NotImplementedError
+
+    def list(self, prefix, keys_only=False):
+        raise NotImplementedError
+
+    def commit(self, ops):
+        raise NotImplementedError
+
+    def get_many(self, keys):
+        out = {}
+        for key in keys:
+            got = self.get(key)
+            if got is not None:
+                out[key] = got
+        return out
+
+    def create(self, key, value):
+        return self.commit([Op('create', key, value)])
+
+    def put(self, key, value, revision):
+        return self.commit([Op('put', key, value, revision)])
+
+    def delete(self, key, revision):
+        self.commit([Op('delete', key, revision=revision)])
+
+    def describe(self):
+        return self.__class__.__name__
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def check_ops(ops):
+    keys = [op.key for op in ops]
+    if len(set(keys)) != len(keys):
+        raise ValueError('a transaction writes a key twice: %s' % keys)
+
+
+class MemoryStore(Store):
+    """The contract in memory (thread-safe): for tests and dry runs."""
+
+    def __init__(self):
+        self._data = {}
+        self._rev = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            got = self._data.get(key)
+            return None if got is None else (got[0], got[1])
+
+    def list(self, prefix, keys_only=False):
+        with self._lock:
+            return [(k, None if keys_only else v[0], v[1])
+                    for k, v in sorted(self._data.items()) if k.startswith(prefix)]
+
+    def commit(self, ops):
+        check_ops(ops)
+        with self._lock:
+            for op in ops:
+                cur = self._data.get(op.key)
+                if op.kind == 'create':
+                    if cur is not None:
+                        raise ConflictError('%s already exists' % op.key)
+                elif cur is None or cur[1] != op.revision:
+                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+            self._rev += 1
+            for op in ops:
+                if op.kind == 'delete':
+                    del self._data[op.key]
+                else:
+                    self._data[op.key] = (op.value, self._rev)
+            return self._rev
