@@ -25,8 +25,8 @@ import random
 import time
 import uuid
 
-from . import _model as m
-from ._store import ConflictError, Op
+from ansible_collections.podnet.calico.plugins.module_utils.ipam import _model as m
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Op
 
 DEFAULT_BLOCK_SIZE = 26
 
@@ -127,6 +127,20 @@ class Allocator(object):
 
     # -- assigning --------------------------------------------------------------------------
 
+    @staticmethod
+    def check_ip(ip, pool):
+        """Parse ``ip`` and check that it lies in ``pool`` (before anything is written)."""
+        net = m.parse_pool(pool)
+        if ip is None:
+            return None
+        try:
+            want = ipaddress.IPv4Address(str(ip))
+        except (ValueError, TypeError) as exc:
+            raise m.IPAMError('ip=%r is not an IPv4 address: %s' % (ip, exc), 'ip')
+        if want not in net:
+            raise m.IPAMError('ip=%s is not inside pool %s' % (want, net), 'ip')
+        return want
+
     def assign(self, handle, node, pool, block_size=None, ip=None, attributes=None,
                strict_affinity=False, dry_run=False):
         """Assign one address to ``handle`` on ``node`` from ``pool``.
@@ -135,15 +149,8 @@ class Allocator(object):
         """
         m.check_handle(handle)
         m.check_node(node)
+        want = self.check_ip(ip, pool)
         net, size, pool_created = self.ensure_pool(pool, block_size, dry_run)
-        want = None
-        if ip is not None:
-            try:
-                want = ipaddress.IPv4Address(str(ip))
-            except (ValueError, TypeError) as exc:
-                raise m.IPAMError('ip=%r is not an IPv4 address: %s' % (ip, exc), 'ip')
-            if want not in net:
-                raise m.IPAMError('ip=%s is not inside pool %s' % (want, net), 'ip')
         secondary = dict((str(k), str(v)) for k, v in (attributes or {}).items())
         secondary.setdefault('node', node)
         fast = want is None and not dry_run

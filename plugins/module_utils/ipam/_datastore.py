@@ -8,7 +8,7 @@
 
 import os
 
-from ._store import MemoryStore, StoreError
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import MemoryStore, StoreError
 
 DEFAULT_SQLITE_PATH = '/var/lib/podnet-calico/ipam.sqlite'
 
@@ -41,10 +41,17 @@ def open_store(datastore='sqlite', sqlite_path=DEFAULT_SQLITE_PATH, etcd_endpoin
     if datastore == 'sqlite':
         if read_only and not os.path.exists(sqlite_path):
             return MemoryStore()
-        from ._sqlite import SQLiteStore
+        from ansible_collections.podnet.calico.plugins.module_utils.ipam._sqlite import SQLiteStore
+        if read_only:
+            try:
+                return SQLiteStore(sqlite_path, read_only=True)
+            except StoreError:
+                if os.path.isfile(sqlite_path) and os.path.getsize(sqlite_path) == 0:
+                    return MemoryStore()
+                raise
         return SQLiteStore(sqlite_path)
     if datastore == 'etcd':
-        from ._etcd import EtcdStore
+        from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
         if etcd_timeout is not None and etcd_timeout <= 0:
             raise StoreError('etcd_timeout=%s must be greater than 0' % etcd_timeout, 'etcd_timeout')
         return EtcdStore(etcd_endpoints or [], ca_cert=etcd_ca_cert, cert=etcd_cert, key=etcd_key,

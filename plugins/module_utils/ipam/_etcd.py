@@ -17,7 +17,7 @@ try:
 except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
-from ._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
 
 ETCD3GW_IMPORT_ERROR = None
 try:

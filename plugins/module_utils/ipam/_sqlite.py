@@ -12,7 +12,7 @@ the file; a writer that finds the file locked waits up to ``busy_timeout`` secon
 import os
 import sqlite3
 
-from ._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
 
 _SCHEMA = (
     'CREATE TABLE IF NOT EXISTS kv ('
@@ -32,7 +32,7 @@ def _upper(prefix):
 
 class SQLiteStore(Store):
 
-    def __init__(self, path, busy_timeout=30.0, synchronous='NORMAL'):
+    def __init__(self, path, busy_timeout=30.0, synchronous='NORMAL', read_only=False):
         self.path = path
         if not path or not isinstance(path, str):
             raise StoreError('sqlite_path=%r is not a file path' % (path,), 'sqlite_path')
@@ -45,6 +45,8 @@ class SQLiteStore(Store):
             self._db.execute('PRAGMA journal_mode=WAL')
             self._db.execute('PRAGMA synchronous=%s' % synchronous)
             self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
+            if read_only and not self._has_schema():
+                raise StoreError('sqlite_path=%s is not an IPAM datastore (no kv table)' % path, 'sqlite_path')
             if not self._has_schema():
                 self._db.execute('BEGIN IMMEDIATE')
                 try:

@@ -144,3 +144,63 @@ class MemoryStore(Store):
                 else:
                     self._data[op.key] = (op.value, self._rev)
             return self._rev
+
+
+class OverlayStore(Store):
+    """Reads fall through to ``base``; writes stay in memory (check mode: nothing reaches ``base``).
+
+    Conditions are checked against the merged view, so a sequence of operations gives the
+    same answers it would give against the real store.
+    """
+
+    _TOMBSTONE = object()
+
+    def __init__(self, base):
+        self.base = base
+        self._over = {}
+        self._rev = 1 << 50
+
+    def describe(self):
+        return 'overlay(%s)' % self.base.describe()
+
+    def get(self, key):
+        if key in self._over:
+            got = self._over[key]
+            return None if got is self._TOMBSTONE else got
+        return self.base.get(key)
+
+    def get_many(self, keys):
+        keys = list(keys)
+        out = self.base.get_many([k for k in keys if k not in self._over])
+        for k in keys:
+            if k in self._over and self._over[k] is not self._TOMBSTONE:
+                out[k] = self._over[k]
+        return out
+
+    def list(self, prefix, keys_only=False):
+        merged = dict((k, (v, r)) for k, v, r in self.base.list(prefix, keys_only))
+        for k, got in self._over.items():
+            if not k.startswith(prefix):
+                continue
+            if got is self._TOMBSTONE:
+                merged.pop(k, None)
+            else:
+                merged[k] = (None if keys_only else got[0], got[1])
+        return [(k, merged[k][0], merged[k][1]) for k in sorted(merged)]
+
+    def commit(self, ops):
+        check_ops(ops)
+        for op in ops:
+            cur = self.get(op.key)
+            if op.kind == 'create':
+                if cur is not None:
+                    raise ConflictError('%s already exists' % op.key)
+            elif cur is None or cur[1] != op.revision:
+                raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+        self._rev += 1
+        for op in ops:
+            self._over[op.key] = self._TOMBSTONE if op.kind == 'delete' else (op.value, self._rev)
+        return self._rev
+
+    def close(self):
+        self.base.close()

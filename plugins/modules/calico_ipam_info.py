@@ -1,0 +1,256 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: calico_ipam_info
+short_description: Report Calico IPAM pools, blocks, handles and leaked addresses
+version_added: 0.1.0
+description:
+  - Reads the IPAM records that M(podnet.calico.calico_ipam) (or Calico itself, in an etcd datastore)
+    keeps and reports the IP pools, the blocks with their affinity and use, and the handles with
+    their addresses.
+  - Given O(live_handles), also reports the leaks, the assigned handles that are not live,
+    as C(calicoctl ipam check) does. M(podnet.calico.calico_ipam) with O(podnet.calico.calico_ipam#module:live_handles)
+    and O(podnet.calico.calico_ipam#module:state=absent) releases them.
+  - Reads only; a SQLite file that does not exist reads as empty.
+author:
+  - podnet.calico contributors (@podnet)
+extends_documentation_fragment:
+  - podnet.calico.datastore
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  pool:
+    description: Report only this pool (an IPv4 CIDR) and its blocks and handles.
+    type: str
+  node:
+    description: Report only the handles with an address on this node (leaks included).
+    type: str
+  handle:
+    description: Report only this handle.
+    type: str
+  live_handles:
+    description:
+      - The handles that are in use (for pods, C(<namespace>.<pod>)). Every assigned handle not in
+        this list is reported in RV(leaks).
+    type: list
+    elements: str
+'''
+
+EXAMPLES = r'''
+- name: Read the IPAM state of the lab
+  podnet.calico.calico_ipam_info:
+    sqlite_path: /var/lib/podnet-lab/ipam.sqlite
+  delegate_to: localhost
+  register: ipam
+
+- name: Show how full each block is
+  ansible.builtin.debug:
+    msg: "{{ item.cidr }} ({{ item.affinity }}): {{ item.used }} used, {{ item.free }} free"
+  loop: "{{ ipam.blocks }}"
+
+- name: Find leaked addresses in a real Calico etcd datastore
+  podnet.calico.calico_ipam_info:
+    datastore: etcd
+    etcd_endpoints: [https://10.0.0.11:2379]
+    etcd_ca_cert: /etc/calico/certs/ca.pem
+    etcd_cert: /etc/calico/certs/client.pem
+    etcd_key: /etc/calico/certs/client-key.pem
+    live_handles: "{{ pods | map(attribute='handle') | list }}"
+  register: audit
+
+- name: Fail when addresses leaked
+  ansible.builtin.assert:
+    that: audit.leaks | length == 0
+    fail_msg: "leaked: {{ audit.leaks | map(attribute='handle') | join(', ') }}"
+'''
+
+RETURN = r'''
+pools:
+  description: The IP pools.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the IPPool resource.
+      type: str
+    cidr:
+      description: The pool's CIDR.
+      type: str
+    block_size:
+      description: Prefix length of its blocks.
+      type: int
+    ipip_mode:
+      description: C(ipipMode) of the pool.
+      type: str
+    vxlan_mode:
+      description: C(vxlanMode) of the pool.
+      type: str
+    nat_outgoing:
+      description: C(natOutgoing) of the pool.
+      type: bool
+    disabled:
+      description: Whether the pool is disabled.
+      type: bool
+    node_selector:
+      description: The pool's node selector.
+      type: str
+  sample:
+    - {name: podnet-ipv4-10-244-0-0-16, cidr: 10.244.0.0/16, block_size: 26, ipip_mode: Never,
+       vxlan_mode: Never, nat_outgoing: false, disabled: false, node_selector: all()}
+blocks:
+  description: The allocation blocks.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cidr:
+      description: The block.
+      type: str
+    affinity:
+      description: Calico's affinity string, C(host:<node>), or null for a block without affinity.
+      type: str
+    node:
+      description: The node the block is affine to, or null.
+      type: str
+    used:
+      description: Addresses assigned.
+      type: int
+    free:
+      description: Addresses free.
+      type: int
+    strict_affinity:
+      description: The block's C(strictAffinity) flag.
+      type: bool
+  sample:
+    - {cidr: 10.244.0.0/26, affinity: "host:node1", node: node1, used: 3, free: 61, strict_affinity: false}
+handles:
+  description: The handles that hold addresses.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    handle:
+      description: The handle.
+      type: str
+    ips:
+      description: Its addresses.
+      type: list
+      elements: str
+    nodes:
+      description: The nodes of those addresses (attribute C(node), else the block's affinity).
+      type: list
+      elements: str
+    blocks:
+      description: The blocks of those addresses.
+      type: list
+      elements: str
+    has_record:
+      description: Whether the handle record exists (false means the addresses are orphans).
+      type: bool
+  sample:
+    - {handle: default.nginx, ips: [10.244.0.3], nodes: [node1], blocks: [10.244.0.0/26], has_record: true}
+leaks:
+  description: The entries of RV(handles) whose handle is not in O(live_handles).
+  returned: when O(live_handles) is given
+  type: list
+  elements: dict
+  sample:
+    - {handle: default.gone, ips: [10.244.0.9], nodes: [node1], blocks: [10.244.0.0/26], has_record: true}
+problems:
+  description:
+    - Inconsistencies between records, for example a handle record whose blocks hold no address for it
+      (C(kind=handle_without_addresses)) or addresses whose attributes name no handle (C(kind=addresses_without_handle)).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+'''
+
+import ipaddress
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._datastore import (
+    DATASTORE_ARGUMENT_SPEC, DATASTORE_REQUIRED_IF, DATASTORE_REQUIRED_TOGETHER, open_store, store_params)
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import ETCD3GW_IMPORT_ERROR
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError, check_handle, check_node, parse_pool
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import StoreError
+
+
+def gather(alloc, params):
+    net = parse_pool(params['pool']) if params['pool'] is not None else None
+    if params['node'] is not None:
+        check_node(params['node'])
+    if params['handle'] is not None:
+        check_handle(params['handle'])
+    info = alloc.info(live_handles=params['live_handles'], node=params['node'])
+
+    def in_pool(cidr):
+        if net is None:
+            return True
+        try:
+            return ipaddress.IPv4Network(cidr, strict=False).subnet_of(net)
+        except (ValueError, TypeError):
+            return False
+
+    def keep(entry):
+        if params['handle'] is not None and entry['handle'] != params['handle']:
+            return False
+        return any(in_pool(b) for b in entry['blocks'])
+
+    out = {
+        'pools': [p for p in info['pools'] if in_pool(p['cidr'])],
+        'blocks': [b for b in info['blocks'] if in_pool(b['cidr'])],
+        'handles': [h for h in info['handles'] if keep(h)],
+        'problems': info['problems'],
+    }
+    if 'leaks' in info:
+        out['leaks'] = [h for h in info['leaks'] if keep(h)]
+    return out
+
+
+def main():
+    spec = dict(
+        pool=dict(type='str'),
+        node=dict(type='str'),
+        handle=dict(type='str'),
+        live_handles=dict(type='list', elements='str'),
+    )
+    spec.update(DATASTORE_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=DATASTORE_REQUIRED_IF, required_together=DATASTORE_REQUIRED_TOGETHER)
+    params = module.params
+    if params['datastore'] == 'etcd' and ETCD3GW_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib('etcd3gw'), exception=''.join(
+            traceback.format_exception(type(ETCD3GW_IMPORT_ERROR), ETCD3GW_IMPORT_ERROR,
+                                       ETCD3GW_IMPORT_ERROR.__traceback__)))
+    store = None
+    result = {}
+    try:
+        store = open_store(read_only=True, **store_params(params))
+        result = gather(Allocator(store), params)
+    except (IPAMError, StoreError) as exc:
+        module.fail_json(msg=str(exc), option=exc.option)
+    finally:
+        if store is not None:
+            store.close()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
