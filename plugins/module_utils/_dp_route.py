@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Routes of Calico's data plane (engine of the calico_route module).
+
+Private to the podnet.calico collection: not a public API, may change without notice.
+Plain Python, no Ansible imports.
+
+A route's identity is (namespace, table, dst, type, metric). The kernel keeps one IPv4 route per
+(table, dst, tos, metric) slot, so a listed route replaces whatever sits in its slot (one
+``replace`` request, never delete then add). Routes this collection owns carry the protocol
+number OWNED_ROUTE_PROTO; only those are ever removed by ``overridden`` or ``deleted``.
+"""
+
+import errno
+import socket
+
+from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
+    RT_TABLES, DataplaneError, NamespaceCache, del_route, get_links, get_routes, replace_route,
+)
+from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
+    OWNED_ROUTE_PROTO, InputError, Journal, check_ifname, check_ip, check_network, fail_with_rollback, opt,
+)
+
+ROUTE_TYPES = ('unicast', 'blackhole', 'unreachable')
+SCOPES = ('link', 'global', 'host')
+COMPARED = ('type', 'via', 'oif', 'scope', 'onlink', 'proto')
+
+
+def check_proto(value, option):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
+        raise InputError('%s: route protocol %r is out of range, it must be between 1 and 255' % (option, value))
+    return value
+
+
+def check_table(value, option):
+    if value is None:
+        return 254
+    if isinstance(value, str) and not value.isdigit():
+        if value not in RT_TABLES:
+            raise InputError('%s: unknown table %r (use a number or one of %s)'
+                             % (option, value, ', '.join(sorted(RT_TABLES))))
+        return RT_TABLES[value]
+    try:
+        table = int(value)
+    except (TypeError, ValueError):
+        raise InputError('%s: %r is not a routing table' % (option, value))
+    if not 1 <= table <= 4294967295:
+        raise InputError('%s: table %r is out of range (1 to 4294967295)' % (option, value))
+    return table
+
+
+def route_view(route, netns):
+    return {
+        'netns': netns,
+        'dst': route['dst'],
+        'type': route['type'],
+        'via': route.get('via'),
+        'dev': route.get('dev'),
+        'scope': route['scope'],
+        'onlink': bool(route.get('onlink')),
+        'metric': route.get('metric') or 0,
+        'table': route['table'],
+        'proto': route['proto'],
+    }
+
+
+class RouteManager(object):
+    """Computes and applies the difference between listed routes and the kernel's."""
+
+    def __init__(self, netns=None, check_mode=False, cache=None, proto=OWNED_ROUTE_PROTO):
+        self.cache = cache if cache is not None else NamespaceCache()
+        self.netns = netns
+        self.default_ns = self.cache.get(netns, 'netns')
+        self.check_mode = check_mode
+        self.proto = check_proto(proto, 'proto')
+        self._state = {}
+
+    # ------------------------------------------------------------ input
+    def parse(self, state, config):
+        entries = []
+        seen = {}
+        for i, raw in enumerate(config or []):
+            raw = raw or {}
+            netns = raw.get('netns') or self.netns
+            ns = self.cache.get(netns, opt(i, 'netns')) if raw.get('netns') else self.default_ns
+            if raw.get('dst') in (None, ''):
+                raise InputError('%s is required' % opt(i, 'dst'))
+            via = raw.get('via') or raw.get('gateway')
+            rtype = raw.get('type') or 'unicast'
+            if rtype not in ROUTE_TYPES:
+                raise InputError('%s: %r is not one of %s' % (opt(i, 'type'), rtype, ', '.join(ROUTE_TYPES)))
+            dst_text = str(raw['dst']).strip()
+            if dst_text == 'default' and via and ':' in str(via):
+                dst_text = 'default6'
+            net = check_network(dst_text, opt(i, 'dst'))
+            if via:
+                via = str(check_ip(via, opt(i, 'via'), net.version))
+            dev = raw.get('dev')
+            onlink = bool(raw.get('onlink'))
+            if rtype != 'unicast':
+                if via or dev or onlink:
+                    raise InputError('config[%d]: a %s route takes no via, dev or onlink' % (i, rtype))
+            elif not via and not dev:
+                raise InputError('config[%d]: a unicast route to %s needs via or dev' % (i, net))
+            if onlink and not (via and dev):
+                raise InputError('%s: onlink needs both via and dev' % opt(i, 'onlink'))
+            scope = raw.get('scope')
+            if scope is None:
+                scope = 'link' if (rtype == 'unicast' and not via) else 'global'
+            if scope not in SCOPES:
+                raise InputError('%s: %r is not one of %s' % (opt(i, 'scope'), scope, ', '.join(SCOPES)))
+            if via and scope != 'global':
+                raise InputError('%s: a route via a gateway must have scope global, not %s' % (opt(i, 'scope'), scope))
+            metric = raw.get('metric')
+            if metric is None:
+                metric = 1024 if net.version == 6 else 0
+            if isinstance(metric, bool) or not isinstance(metric, int) or not 0 <= metric <= 4294967295:
+                raise InputError('%s: %r is out of range (0 to 4294967295)' % (opt(i, 'metric'), metric))
+            route = {
+                'i': i, 'ns': ns, 'netns': netns, 'dst': str(net), 'family': socket.AF_INET if net.version == 4
+                else socket.AF_INET6, 'type': rtype, 'via': via, 'dev': dev, 'oif': None, 'scope': scope,
+                'onlink': onlink, 'metric': metric, 'table': check_table(raw.get('table'), opt(i, 'table')),
+                'proto': check_proto(raw['proto'], opt(i, 'proto')) if raw.get('proto') is not None else self.proto,
+            }
+            if dev:
+                check_ifname(dev, opt(i, 'dev'))
+            key = self.key(route)
+            if key in seen:
+                raise InputError('config[%d]: the route %s (table %s, type %s, metric %s) is listed twice (also '
+                                 'config[%d])' % (i, route['dst'], route['table'], rtype, metric, seen[key]))
+            seen[key] = i
+            entries.append(route)
+        return entries
+
+    @staticmethod
+    def key(route):
+        return (route['ns'].inode, route['table'], route['dst'], route['metric'])
+
+    # ------------------------------------------------------------ reading
+    def state_of(self, ns):
+        """(links by name, routes) of a namespace, read once per run."""
+        if ns.inode not in self._state:
+            links = get_links(ns.ipr)
+            names = dict((d['index'], d['ifname']) for d in links.values())
+            routes = get_routes(ns.ipr, socket.AF_INET, names) + get_routes(ns.ipr, socket.AF_INET6, names)
+            self._state[ns.inode] = (links, routes)
+        return self._state[ns.inode]
+
+    def resolve(self, entry):
+        links, routes = self.state_of(entry['ns'])
+        if entry['dev']:
+            link = links.get(entry['dev'])
+            if link is None:
+                raise InputError('%s: there is no interface %s in %s'
+                                 % (opt(entry['i'], 'dev'), entry['dev'], entry['ns'].label))
+            entry['oif'] = link['index']
+        current = None
+        for r in routes:
+            if r['family'] == entry['family'] and (r['table'], r['dst'], r['metric']) == \
+                    (entry['table'], entry['dst'], entry['metric']) and r['type'] in ('unicast', 'blackhole',
+                                                                                      'unreachable', 'prohibit'):
+                current = r
+                break
+        return current
+
+    @staticmethod
+    def differs(entry, current):
+        if current is None:
+            return True
+        for field in COMPARED:
+            want, have = entry.get(field), current.get(field)
+            if field == 'oif' and entry['type'] != 'unicast':
+                continue
+            if field == 'via' and not want and not have:
+                continue
+            if want != have:
+                return True
+        return False
+
+    # ------------------------------------------------------------ states
+    def run(self, state, config):
+        entries = self.parse(state, config)
+        if state == 'gathered':
+            return self.gathered(entries)
+        for e in entries:
+            e['current'] = self.resolve(e)
+        if state == 'deleted':
+            return self.deleted(entries)
+        return self.merged(entries, overridden=(state == 'overridden'))
+
+    def owned(self, ns):
+        links, routes = self.state_of(ns)
+        return [r for r in routes if r['proto'] == self.proto and r['table'] != RT_TABLES['local']]
+
+    def namespaces(self, entries):
+        seen = {self.default_ns.inode: (self.default_ns, self.netns)}
+        for e in entries:
+            seen.setdefault(e['ns'].inode, (e['ns'], e['netns']))
+        return list(seen.values())
+
+    def gathered(self, entries):
+        routes = []
+        for ns, netns in self.namespaces(entries):
+            routes.extend(route_view(r, netns) for r in self.owned(ns))
+        return {'changed': False, 'routes': routes}
+
+    def _ordered(self, entries):
+        # link routes (no gateway) first: a gateway must be reachable when its route is added
+        return sorted(entries, key=lambda e: (1 if e['via'] else 0, e['i']))
+
+    def merged(self, entries, overridden=False):
+        journal = Journal()
+        before, after, result, removed = [], [], [], []
+        try:
+            for e in self._ordered(entries):
+                current = e['current']
+                if self.differs(e, current):
+                    before.append(route_view(current, e['netns']) if current else None)
+                    if not self.check_mode:
+                        self._replace(e, current, journal)
+                    view = route_view(e, e['netns'])
+                    view['dev'] = e['dev']
+                    after.append(view)
+                    result.append((e['i'], dict(view, changed=True)))
+                else:
+                    result.append((e['i'], dict(route_view(current, e['netns']), changed=False)))
+            if overridden:
+                wanted = set(self.key(e) for e in entries)
+                for ns, netns in self.namespaces(entries):
+                    for r in self.owned(ns):
+                        if (ns.inode, r['table'], r['dst'], r['metric']) in wanted:
+                            continue
+                        before.append(route_view(r, netns))
+                        after.append(None)
+                        removed.append(route_view(r, netns))
+                        if not self.check_mode:
+                            del_route(ns.ipr, r, 'removing route %s (table %s) in %s' % (r['dst'], r['table'],
+                                                                                        ns.label))
+                            journal.add(replace_route, ns.ipr, r, 'restoring route %s' % r['dst'])
+        except DataplaneError as exc:
+            fail_with_rollback(journal, exc)
+        result.sort(key=lambda pair: pair[0])
+        return {'changed': bool(after), 'routes': [view for i, view in result], 'removed': removed,
+                'diff': {'before': before, 'after': after}}
+
+    def _replace(self, e, current, journal):
+        what = ('adding route %s %s in %s (config[%d])'
+                % (e['dst'], ('via %s' % e['via']) if e['via'] else ('dev %s' % e['dev'] if e['dev'] else e['type']),
+                   e['ns'].label, e['i']))
+        try:
+            replace_route(e['ns'].ipr, e, what)
+        except DataplaneError as exc:
+            code = getattr(exc, 'code', None)
+            if e['via'] and code in (errno.ENETUNREACH, errno.EINVAL) and not e['onlink']:
+                raise DataplaneError('%s: gateway %s is not on a directly connected network%s in %s (%s); set '
+                                     'onlink: true when it is reachable on that link anyway'
+                                     % (opt(e['i'], 'via'), e['via'], (' of %s' % e['dev']) if e['dev'] else '',
+                                        e['ns'].label, exc))
+            if e['via'] and code == errno.EINVAL and e['onlink']:
+                raise DataplaneError('%s: the kernel refused gateway %s on link %s in %s (%s); the namespace needs '
+                                     'an IPv4 route or address of its own in that table before an onlink gateway '
+                                     'is accepted' % (opt(e['i'], 'via'), e['via'], e['dev'], e['ns'].label, exc))
+            raise
+        if current is None:
+            journal.add(del_route, e['ns'].ipr, dict(e), 'removing route %s again' % e['dst'])
+        else:
+            journal.add(replace_route, e['ns'].ipr, dict(current), 'restoring route %s' % e['dst'])
+
+    def deleted(self, entries):
+        journal = Journal()
+        before, removed = [], []
+        if entries:
+            doomed = [(e, e['current']) for e in entries
+                      if e['current'] is not None and e['current']['proto'] == e['proto']
+                      and e['current']['type'] == e['type']]
+            doomed = [(e['ns'], e['netns'], cur) for e, cur in doomed]
+        else:
+            doomed = [(ns, netns, r) for ns, netns in self.namespaces([]) for r in self.owned(ns)]
+        try:
+            for ns, netns, r in doomed:
+                before.append(route_view(r, netns))
+                removed.append(route_view(r, netns))
+                if not self.check_mode:
+                    del_route(ns.ipr, r, 'removing route %s in %s' % (r['dst'], ns.label))
+                    journal.add(replace_route, ns.ipr, r, 'restoring route %s' % r['dst'])
+        except DataplaneError as exc:
+            fail_with_rollback(journal, exc)
+        return {'changed': bool(removed), 'routes': [], 'removed': removed,
+                'diff': {'before': before, 'after': [None] * len(before)}}

@@ -1,0 +1,445 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Network namespaces and rtnetlink through pyroute2's IPRoute.
+
+Private to the podnet.calico collection: not a public API, may change without notice.
+Plain Python, no Ansible imports; errors are DataplaneError with a message for people.
+
+A namespace is entered by opening its file (``/run/netns/<name>`` or a path) and calling
+setns(2) on that descriptor only long enough to open a netlink socket (the socket stays bound to
+the namespace it was opened in) or a file under /proc/sys/net (which shows the namespace of the
+thread that opens it). Nothing here ever creates a namespace. Works with pyroute2 0.7 and 0.9.
+"""
+
+import contextlib
+import ctypes
+import errno
+import ipaddress
+import os
+import socket
+import traceback
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+except ImportError:
+    IPRoute = None
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+    class NetlinkError(Exception):
+        """Stand-in so that except clauses stay valid without pyroute2."""
+
+        code = 0
+else:
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = '/run/netns'
+
+IFF_UP = 0x1
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+RTNH_F_ONLINK = 0x4
+AF_BRIDGE = getattr(socket, 'AF_BRIDGE', 7)
+
+RT_SCOPES = {'global': 0, 'universe': 0, 'site': 200, 'link': 253, 'host': 254, 'nowhere': 255}
+RT_SCOPE_NAMES = {0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere'}
+RT_TYPES = {'unicast': 1, 'local': 2, 'broadcast': 3, 'anycast': 4, 'multicast': 5,
+            'blackhole': 6, 'unreachable': 7, 'prohibit': 8, 'throw': 9, 'nat': 10}
+RT_TYPE_NAMES = dict((v, k) for k, v in RT_TYPES.items())
+RT_TABLES = {'default': 253, 'main': 254, 'local': 255}
+
+_libc = None
+
+
+class DataplaneError(Exception):
+    """A data-plane operation that cannot be done; the message names what and why."""
+
+
+class NamespaceError(DataplaneError):
+    """A network namespace that does not exist or cannot be entered."""
+
+
+def _setns(fd):
+    if hasattr(os, 'setns'):
+        os.setns(fd, CLONE_NEWNET)
+        return
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def netns_path(netns):
+    """Path of a namespace given by name (under /run/netns) or by path; None for the current one."""
+    if netns is None or netns == '':
+        return None
+    if not isinstance(netns, str):
+        raise NamespaceError('namespace must be a name or a path, got %r' % (netns,))
+    if '/' in netns:
+        return netns
+    if netns in ('.', '..'):
+        raise NamespaceError('%r is not a namespace name' % (netns,))
+    return os.path.join(NETNS_RUN_DIR, netns)
+
+
+def pyroute2_version():
+    try:
+        from importlib.metadata import version
+        return version('pyroute2')
+    except Exception:  # pylint: disable=broad-except
+        return 'unknown'
+
+
+class Namespace(object):
+    """An existing network namespace (or the current one) and one IPRoute socket in it."""
+
+    def __init__(self, netns=None, option='netns'):
+        self.name = netns or None
+        self.option = option
+        self.path = netns_path(netns)
+        self.fd = None
+        self._ipr = None
+        if self.path is not None:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+            except (IOError, OSError) as exc:
+                if exc.errno == errno.ENOENT:
+                    raise NamespaceError('%s: network namespace %r does not exist (no %s); this collection never '
+                                         'creates namespaces, create it first (ip netns add)'
+                                         % (option, netns, self.path))
+                raise NamespaceError('%s: cannot open network namespace %r (%s): %s'
+                                     % (option, netns, self.path, exc.strerror))
+        self.inode = os.fstat(self.fd).st_ino if self.fd is not None else os.stat('/proc/thread-self/ns/net').st_ino
+
+    @property
+    def label(self):
+        return self.name if self.name else '(current namespace)'
+
+    @contextlib.contextmanager
+    def entered(self):
+        """Run the block with this thread inside the namespace, then return to where it was."""
+        if self.fd is None:
+            yield self
+            return
+        home = os.open('/proc/thread-self/ns/net', os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+        try:
+            try:
+                _setns(self.fd)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:
+                    raise NamespaceError('%s: %r (%s) is not a network namespace' % (self.option, self.name, self.path))
+                raise NamespaceError('%s: cannot enter network namespace %r: %s' % (self.option, self.name, exc.strerror))
+            try:
+                yield self
+            finally:
+                _setns(home)
+        finally:
+            os.close(home)
+
+    @property
+    def ipr(self):
+        if self._ipr is None:
+            if IPRoute is None:
+                raise DataplaneError('pyroute2 is not installed')
+            with self.entered():
+                self._ipr = IPRoute()
+        return self._ipr
+
+    def close(self):
+        if self._ipr is not None:
+            try:
+                self._ipr.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            self._ipr = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class NamespaceCache(object):
+    """Namespaces by path, each opened once per task run (one netlink socket each)."""
+
+    def __init__(self):
+        self._by_path = {}
+
+    def get(self, netns, option='netns'):
+        key = netns_path(netns)
+        ns = self._by_path.get(key)
+        if ns is None:
+            ns = Namespace(netns, option)
+            self._by_path[key] = ns
+        return ns
+
+    def close(self):
+        for ns in self._by_path.values():
+            ns.close()
+        self._by_path = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def describe_error(exc):
+    """Readable text of a netlink or OS error."""
+    code = getattr(exc, 'code', None)
+    if isinstance(exc, NetlinkError) and code:
+        return '%s (errno %d)' % (os.strerror(code), code)
+    return str(exc)
+
+
+def nl_call(what, func, *args, **kwargs):
+    """Call an IPRoute method, turning a netlink error into DataplaneError naming ``what``."""
+    try:
+        return func(*args, **kwargs)
+    except NetlinkError as exc:
+        err = DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+        err.code = getattr(exc, 'code', None)
+        raise err
+
+
+# ---------------------------------------------------------------- links
+
+def _attr(msg, name, default=None):
+    value = msg.get_attr(name)
+    return default if value is None else value
+
+
+def link_dict(msg):
+    """The facts of a link message that the data-plane modules use."""
+    info = msg.get_attr('IFLA_LINKINFO')
+    kind = info.get_attr('IFLA_INFO_KIND') if info is not None else None
+    result = {
+        'ifname': msg.get_attr('IFLA_IFNAME'),
+        'index': msg['index'],
+        'mac': msg.get_attr('IFLA_ADDRESS'),
+        'mtu': msg.get_attr('IFLA_MTU'),
+        'kind': kind,
+        'up': bool(msg['flags'] & IFF_UP),
+        'operstate': msg.get_attr('IFLA_OPERSTATE'),
+        'peer_ifindex': msg.get_attr('IFLA_LINK'),
+        'link_netnsid': msg.get_attr('IFLA_LINK_NETNSID'),
+        'master': msg.get_attr('IFLA_MASTER'),
+    }
+    if kind == 'vxlan' and info is not None:
+        data = info.get_attr('IFLA_INFO_DATA')
+        if data is not None:
+            result['vxlan'] = {
+                'vni': data.get_attr('IFLA_VXLAN_ID'),
+                'port': data.get_attr('IFLA_VXLAN_PORT'),
+                'local': data.get_attr('IFLA_VXLAN_LOCAL'),
+                'link': data.get_attr('IFLA_VXLAN_LINK'),
+                'learning': bool(data.get_attr('IFLA_VXLAN_LEARNING')),
+            }
+    return result
+
+
+def get_links(ipr):
+    """All links of the socket's namespace, by name."""
+    return dict((d['ifname'], d) for d in (link_dict(m) for m in ipr.get_links()))
+
+
+def get_link(ipr, ifname=None, index=None):
+    """One link by name or index, or None when there is none."""
+    try:
+        if index is not None:
+            msgs = ipr.link('get', index=index)
+        else:
+            msgs = ipr.link('get', ifname=ifname)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
+            return None
+        raise DataplaneError('reading link %s failed: %s' % (ifname or index, describe_error(exc)))
+    return link_dict(msgs[0]) if msgs else None
+
+
+def set_link(ipr, index, what, **kwargs):
+    nl_call(what, ipr.link, 'set', index=index, **kwargs)
+
+
+def del_link(ipr, index, what):
+    try:
+        ipr.link('del', index=index)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.ENODEV:
+            return
+        raise DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+
+
+# ---------------------------------------------------------------- addresses
+
+def get_addresses(ipr, index, family=None):
+    """Addresses of a link as 'ip/prefixlen' strings, IPv6 link-local ones left out."""
+    kwargs = {'index': index}
+    if family is not None:
+        kwargs['family'] = family
+    result = []
+    for msg in ipr.get_addr(**kwargs):
+        if msg['index'] != index:
+            continue
+        addr = msg.get_attr('IFA_ADDRESS') if msg['family'] == socket.AF_INET6 else (
+            msg.get_attr('IFA_LOCAL') or msg.get_attr('IFA_ADDRESS'))
+        if addr is None:
+            continue
+        if msg['family'] == socket.AF_INET6 and ipaddress.ip_address(addr).is_link_local:
+            continue
+        result.append('%s/%d' % (addr, msg['prefixlen']))
+    return result
+
+
+def add_address(ipr, index, cidr, what):
+    iface = ipaddress.ip_interface(cidr)
+    nl_call(what, ipr.addr, 'add', index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+            family=socket.AF_INET if iface.version == 4 else socket.AF_INET6)
+
+
+def del_address(ipr, index, cidr, what):
+    iface = ipaddress.ip_interface(cidr)
+    try:
+        ipr.addr('del', index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                 family=socket.AF_INET if iface.version == 4 else socket.AF_INET6)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.EADDRNOTAVAIL:
+            return
+        raise DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+
+
+# ---------------------------------------------------------------- routes
+
+def route_dict(msg, names=None):
+    """A route message as the flat dict the modules compare and return."""
+    family = msg['family']
+    dst = msg.get_attr('RTA_DST')
+    if dst is None:
+        dst = '0.0.0.0' if family == socket.AF_INET else '::'
+    table = msg.get_attr('RTA_TABLE')
+    if table is None:
+        table = msg['table']
+    oif = msg.get_attr('RTA_OIF')
+    metric = msg.get_attr('RTA_PRIORITY') or 0
+    return {
+        'dst': '%s/%d' % (dst, msg['dst_len']),
+        'family': family,
+        'type': RT_TYPE_NAMES.get(msg['type'], str(msg['type'])),
+        'via': msg.get_attr('RTA_GATEWAY'),
+        'dev': (names or {}).get(oif) if oif is not None else None,
+        'oif': oif,
+        'scope': RT_SCOPE_NAMES.get(msg['scope'], str(msg['scope'])),
+        'onlink': bool(msg['flags'] & RTNH_F_ONLINK),
+        'metric': metric,
+        'table': table,
+        'proto': msg['proto'],
+        'prefsrc': msg.get_attr('RTA_PREFSRC'),
+    }
+
+
+def get_routes(ipr, family=socket.AF_INET, names=None):
+    """Every route of one family in every table; ``names`` maps ifindex to ifname for ``dev``."""
+    if names is None:
+        names = dict((d['index'], d['ifname']) for d in get_links(ipr).values())
+    return [route_dict(m, names) for m in ipr.route('dump', family=family)]
+
+
+def route_kwargs(route):
+    """pyroute2 keyword arguments that create or replace the route described by a flat dict."""
+    net = ipaddress.ip_network(route['dst'])
+    kwargs = {
+        'dst': str(net.network_address),
+        'dst_len': net.prefixlen,
+        'family': socket.AF_INET if net.version == 4 else socket.AF_INET6,
+        'type': RT_TYPES[route['type']],
+        'proto': route['proto'],
+        'scope': RT_SCOPES[route['scope']],
+        'table': route['table'],
+    }
+    if route.get('metric'):
+        kwargs['priority'] = route['metric']
+    if route.get('via'):
+        kwargs['gateway'] = route['via']
+    if route.get('oif') is not None:
+        kwargs['oif'] = route['oif']
+    if route.get('onlink'):
+        kwargs['flags'] = RTNH_F_ONLINK
+    return kwargs
+
+
+def replace_route(ipr, route, what):
+    nl_call(what, ipr.route, 'replace', **route_kwargs(route))
+
+
+def del_route(ipr, route, what):
+    kwargs = route_kwargs(route)
+    kwargs.pop('flags', None)
+    try:
+        ipr.route('del', **kwargs)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.ESRCH:
+            return
+        raise DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+
+
+# ---------------------------------------------------------------- neighbours and FDB
+
+def get_neighbours(ipr, index, family=socket.AF_INET):
+    """Neighbour (ARP/NDP) entries of a link: list of dicts with ip, mac, permanent."""
+    result = []
+    for msg in ipr.neigh('dump', family=family):
+        if msg['ifindex'] != index:
+            continue
+        result.append({'ip': msg.get_attr('NDA_DST'), 'mac': msg.get_attr('NDA_LLADDR'),
+                       'state': msg['state'], 'permanent': bool(msg['state'] & NUD_PERMANENT)})
+    return result
+
+
+def get_fdb(ipr, index):
+    """Forwarding-database entries of a (VXLAN) link: list of dicts with mac, dst, permanent."""
+    result = []
+    for msg in ipr.neigh('dump', family=AF_BRIDGE):
+        if msg['ifindex'] != index:
+            continue
+        result.append({'mac': msg.get_attr('NDA_LLADDR'), 'dst': msg.get_attr('NDA_DST'),
+                       'state': msg['state'], 'permanent': bool(msg['state'] & NUD_PERMANENT)})
+    return result
+
+
+def replace_neighbour(ipr, index, ip, mac, what):
+    nl_call(what, ipr.neigh, 'replace', dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT,
+            family=socket.AF_INET if ipaddress.ip_address(ip).version == 4 else socket.AF_INET6)
+
+
+def del_neighbour(ipr, index, ip, what):
+    try:
+        ipr.neigh('del', dst=ip, ifindex=index,
+                  family=socket.AF_INET if ipaddress.ip_address(ip).version == 4 else socket.AF_INET6)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.ENOENT:
+            return
+        raise DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+
+
+def replace_fdb(ipr, index, mac, dst, what):
+    nl_call(what, ipr.neigh, 'replace', family=AF_BRIDGE, lladdr=mac, dst=dst, ifindex=index,
+            state=NUD_PERMANENT, flags=NTF_SELF)
+
+
+def del_fdb(ipr, index, mac, dst, what):
+    kwargs = {'family': AF_BRIDGE, 'lladdr': mac, 'ifindex': index, 'flags': NTF_SELF}
+    if dst:
+        kwargs['dst'] = dst
+    try:
+        ipr.neigh('del', **kwargs)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.ENOENT:
+            return
+        raise DataplaneError('%s failed: %s' % (what, describe_error(exc)))

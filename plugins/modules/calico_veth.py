@@ -1,0 +1,273 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+module: calico_veth
+short_description: Workload veth pairs wired the way Calico's CNI plugin wires them
+version_added: 0.1.0
+description:
+  - Creates, repairs, lists and removes the veth pairs that connect pods to a node, as Calico's CNI
+    plugin does. The host end stays in the node namespace (O(netns)) under the name C(cali) followed by
+    the first 11 hex digits of sha1("<k8s-namespace>.<pod>"), with MAC V(ee:ee:ee:ee:ee:ee), no address
+    and no bridge. The container end is created directly inside the pod's namespace under its final
+    name (default V(eth0)) and gets the pod's addresses.
+  - One task can wire a whole node; every namespace is entered once and gets one netlink socket.
+  - Drift is repaired, not ignored; a wrong MTU, host MAC, address set, a link that is down, or a peer
+    that sits in another namespace.
+  - If a step fails after a veth was created, every veth this task created is removed again.
+  - Only host interfaces named C(cali*) of type veth are considered owned by this module; O(state=overridden)
+    and O(state=deleted) with an empty O(config) never touch anything else.
+  - Routes of the pod (C(169.254.1.1 dev eth0 scope link), C(default via 169.254.1.1)) and the host's
+    C(/32) routes are made by M(podnet.calico.calico_route); the host end's sysctls by M(podnet.calico.proxy_arp).
+extends_documentation_fragment:
+  - podnet.calico.netns
+options:
+  state:
+    description:
+      - V(merged) creates the listed pairs or repairs them.
+      - V(overridden) does the same and also removes every C(cali*) veth in O(netns) that is not listed
+        (stale workloads).
+      - V(deleted) removes the listed pairs; with an empty O(config) it removes every C(cali*) veth in O(netns).
+      - V(gathered) changes nothing and returns the listed pairs, or all C(cali*) host ends when O(config) is empty.
+    type: str
+    choices: [merged, overridden, deleted, gathered]
+    default: merged
+  config:
+    description:
+      - The veth pairs, one entry per workload.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      workload:
+        description:
+          - The workload id C(<k8s-namespace>.<pod>) from which the host-side name is derived.
+          - Exactly one of O(config[].workload) and O(config[].host_ifname) is required.
+        type: str
+      host_ifname:
+        description:
+          - An explicit host-side interface name (at most 15 characters) instead of the derived one.
+        type: str
+      container_netns:
+        description:
+          - The pod's network namespace, by name under C(/run/netns) or by path. It must exist and must
+            not be O(netns) itself.
+          - Required with O(state=merged) and O(state=overridden); with O(state=gathered) it lets the
+            module report the container end too.
+        type: str
+      container_ifname:
+        description:
+          - Name of the container end inside O(config[].container_netns).
+        type: str
+        default: eth0
+      mtu:
+        description:
+          - MTU of both ends, between 68 and 65535. When not set, a new pair gets the kernel default (1500)
+            and an existing pair's MTU is left alone.
+        type: int
+      host_mac:
+        description:
+          - MAC address of the host end.
+        type: str
+        default: ee:ee:ee:ee:ee:ee
+      addresses:
+        description:
+          - Addresses of the container end, as C(a.b.c.d) or C(a.b.c.d/32) (IPv6 C(/128)). Other prefix
+            lengths are refused, as Calico gives each workload single addresses. Addresses not listed
+            are removed from the container end (IPv6 link-local ones excepted).
+        type: list
+        elements: str
+        default: []
+attributes:
+  check_mode:
+    description: Can run in check mode and return a changed status prediction without modifying the target.
+    support: full
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode).
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: linux
+seealso:
+  - module: podnet.calico.calico_route
+  - module: podnet.calico.proxy_arp
+  - module: podnet.calico.calico_dataplane_info
+author:
+  - podnet.calico contributors (@podnet)
+'''
+
+EXAMPLES = r'''
+- name: Wire two pods into the node namespace node1
+  podnet.calico.calico_veth:
+    netns: node1
+    config:
+      - workload: default.net-test          # host end cali8e807cde39b
+        container_netns: pod-net-test
+        addresses: [10.65.0.2/32]
+        mtu: 1450
+      - workload: kube-system.coredns-0
+        container_netns: pod-coredns-0
+        addresses: [10.65.0.3]
+
+- name: Keep exactly these workloads, remove stale cali* veths
+  podnet.calico.calico_veth:
+    netns: node1
+    state: overridden
+    config:
+      - workload: default.net-test
+        container_netns: pod-net-test
+        addresses: [10.65.0.2/32]
+
+- name: List every cali* pair of the node
+  podnet.calico.calico_veth:
+    netns: node1
+    state: gathered
+  register: pairs
+
+- name: Remove one workload's pair
+  podnet.calico.calico_veth:
+    netns: node1
+    state: deleted
+    config:
+      - workload: default.net-test
+'''
+
+RETURN = r'''
+pairs:
+  description:
+    - One entry per listed pair after the task (predicted in check mode), or the gathered pairs.
+    - The C(@ifN) that C(ip link) shows on each side is the other side's index, C(host_peer_ifindex) and
+      C(container_peer_ifindex).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    workload:
+      description: The workload id, when given.
+      type: str
+      sample: default.net-test
+    host_ifname:
+      description: Host-side interface name.
+      type: str
+      sample: cali8e807cde39b
+    host_ifindex:
+      description: Index of the host end in the node namespace (null in check mode for a new pair).
+      type: int
+      sample: 7
+    host_mac:
+      description: MAC of the host end.
+      type: str
+      sample: ee:ee:ee:ee:ee:ee
+    host_peer_ifindex:
+      description: The peer index the host end points at (its C(@ifN)), the container end's index.
+      type: int
+      sample: 2
+    host_up:
+      description: Whether the host end is administratively up.
+      type: bool
+      sample: true
+    container_netns:
+      description: The pod namespace as given.
+      type: str
+      sample: pod-net-test
+    container_ifname:
+      description: Name of the container end.
+      type: str
+      sample: eth0
+    container_ifindex:
+      description: Index of the container end inside the pod namespace.
+      type: int
+      sample: 2
+    container_mac:
+      description: MAC of the container end (chosen by the kernel).
+      type: str
+      sample: 3a:1f:5c:00:12:9e
+    container_peer_ifindex:
+      description: The peer index the container end points at (its C(@ifN)), the host end's index.
+      type: int
+      sample: 7
+    container_up:
+      description: Whether the container end is administratively up.
+      type: bool
+      sample: true
+    mtu:
+      description: MTU of the host end.
+      type: int
+      sample: 1450
+    addresses:
+      description: Addresses of the container end, IPv6 link-local left out.
+      type: list
+      elements: str
+      sample: [10.65.0.2/32]
+    changes:
+      description: What was done to this pair (create, recreate, mtu, host_mac, addresses, ...); only for changed pairs.
+      type: list
+      elements: str
+      returned: when the pair changed
+      sample: [create]
+removed:
+  description: Host-side names of the pairs removed (or that would be removed in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [cali0a1b2c3d4e5]
+diff:
+  description: Before and after of every changed pair, keyed by host interface name (null when absent).
+  returned: when diff mode is on and state is not gathered
+  type: dict
+  sample:
+    before: {cali8e807cde39b: null}
+    after: {cali8e807cde39b: {host_ifname: cali8e807cde39b, mtu: 1450}}
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
+)
+from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
+    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC,
+)
+from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
+
+
+def main():
+    argument_spec = dict(NETNS_ARGUMENT_SPEC)
+    argument_spec.update(STATE_ARGUMENT_SPEC)
+    argument_spec['config'] = dict(
+        type='list', elements='dict', default=[],
+        options=dict(
+            workload=dict(type='str'),
+            host_ifname=dict(type='str'),
+            container_netns=dict(type='str'),
+            container_ifname=dict(type='str', default='eth0'),
+            mtu=dict(type='int'),
+            host_mac=dict(type='str', default='ee:ee:ee:ee:ee:ee'),
+            addresses=dict(type='list', elements='str', default=[]),
+        ),
+        mutually_exclusive=[('workload', 'host_ifname')],
+        required_one_of=[('workload', 'host_ifname')],
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
+
+    cache = NamespaceCache()
+    try:
+        manager = VethManager(module.params['netns'], module.check_mode, cache)
+        result = manager.run(module.params['state'], module.params['config'])
+    except DataplaneError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        cache.close()
+    diff = result.pop('diff', None)
+    if module._diff and diff is not None:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
