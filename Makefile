@@ -1,0 +1,74 @@
+# podnet.calico: developer and CI entry points. Run as root on Debian 12.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+BUILD := $(ROOT)/.build
+COLL_LINK := $(BUILD)/collections/ansible_collections/podnet/calico
+
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
+export ANSIBLE_HOME := $(BUILD)/ansible-home
+export ANSIBLE_NOCOLOR := 1
+export ANSIBLE_DEPRECATION_WARNINGS := 0
+export PATH := $(VENV)/bin:$(PATH)
+export PODNET_LAB_DIR ?= /tmp/podnet-lab
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
+
+.PHONY: help prep deps venv collection lab lab-down test sanity units integration molecule bench clean
+
+help:
+	@echo "make lab         bring the lab up, deploy and verify, print what it built"
+	@echo "make lab-down    remove the lab"
+	@echo "make test        every test: sanity, units, integration, molecule"
+	@echo "make sanity | units | integration | molecule | bench"
+
+$(BUILD)/deps.stamp: scripts/install-deps.sh
+	@mkdir -p $(BUILD)
+	bash scripts/install-deps.sh
+	@touch $@
+
+$(VENV)/.stamp: requirements/controller.txt requirements/tests.txt scripts/make-venv.sh scripts/get_pip_standin.py
+	bash scripts/make-venv.sh
+	@touch $@
+
+$(COLL_LINK):
+	@mkdir -p $(dir $(COLL_LINK))
+	ln -sfn $(ROOT) $(COLL_LINK)
+
+deps: $(BUILD)/deps.stamp
+venv: $(VENV)/.stamp
+collection: $(COLL_LINK)
+prep: deps venv collection
+
+lab: prep
+	$(PLAYBOOK) playbooks/lab.yml
+
+lab-down: prep
+	$(PLAYBOOK) playbooks/lab_down.yml
+
+sanity: prep
+	bash scripts/sanity.sh
+
+units: prep
+	$(PYTEST) tests/unit -q
+
+integration: prep
+	$(PYTEST) tests/integration -q -x
+
+molecule: prep
+	cd $(ROOT) && molecule test --all
+
+test: prep
+	$(MAKE) sanity
+	$(MAKE) units
+	$(MAKE) integration
+	$(MAKE) molecule
+	@echo "make test: all layers passed"
+
+bench: prep
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) tests/output
