@@ -12,6 +12,8 @@ export ANSIBLE_DEPRECATION_WARNINGS := 0
 export PATH := $(VENV)/bin:$(PATH)
 export PODNET_LAB_DIR ?= /tmp/podnet-lab
 export PYTHONDONTWRITEBYTECODE := 1
+export NO_COLOR := 1
+export PY_COLORS := 0
 
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
