@@ -171,7 +171,7 @@ class RouteManager(object):
             return True
         for field in COMPARED:
             want, have = entry.get(field), current.get(field)
-            if field == 'oif' and entry['type'] != 'unicast':
+            if field == 'oif' and (entry['type'] != 'unicast' or not entry.get('dev')):
                 continue
             if field == 'via' and not want and not have:
                 continue

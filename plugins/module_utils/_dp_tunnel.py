@@ -13,7 +13,7 @@ import os
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    DataplaneError, NamespaceCache, add_address, del_address, del_fdb, del_link, del_neighbour, get_addresses,
+    DataplaneError, NamespaceCache, NetlinkError, add_address, del_address, del_fdb, del_link, del_neighbour, describe_error, get_addresses,
     get_fdb, get_link, get_links, get_neighbours, nl_call, replace_fdb, replace_neighbour,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._naming import (
@@ -210,11 +210,11 @@ class TunnelManager(object):
             if e['mtu'] is not None:
                 kwargs['mtu'] = e['mtu']
             try:
-                nl_call('creating %s' % IPIP_IFNAME, ipr.link, 'add', **kwargs)
-            except DataplaneError as exc:
+                ipr.link('add', **kwargs)
+            except NetlinkError as exc:
                 if getattr(exc, 'code', None) in (errno.EOPNOTSUPP, errno.ENOENT, errno.EINVAL):
-                    raise DataplaneError(no_ipip_message(opt(e['i'], 'type'), exc))
-                raise
+                    raise DataplaneError(no_ipip_message(opt(e['i'], 'type'), describe_error(exc)))
+                raise DataplaneError('creating %s failed: %s' % (IPIP_IFNAME, describe_error(exc)))
         link = get_link(ipr, e['name'])
         journal.add(del_link, ipr, link['index'], 'removing %s again' % e['name'])
         return link

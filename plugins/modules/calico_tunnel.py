@@ -1,0 +1,311 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+module: calico_tunnel
+short_description: Calico's tunnel devices (vxlan.calico, tunl0) and their VXLAN peers
+version_added: 0.1.0
+description:
+  - Creates, repairs, lists and removes the tunnel device Calico uses to reach other nodes' blocks.
+  - O(config[].type=vxlan) builds C(vxlan.calico) as Felix does; VNI 4096, UDP port 4789, learning off,
+    a MAC of V(0x66) followed by the first 5 bytes of sha1(node name) (node C(node1) gives
+    V(66:f9:37:c3:7e:94)), the tunnel address as a single address from the node's block, the MTU, the
+    underlay device and local address. Each peer (another node's VTEP) becomes a permanent ARP entry
+    (VTEP address to VTEP MAC) and a permanent FDB entry (VTEP MAC to the peer's underlay address) on
+    the device. Routes to the peers' blocks (C(via <vtep-ip> dev vxlan.calico onlink)) are made by
+    M(podnet.calico.calico_route).
+  - O(config[].type=ipip) configures C(tunl0), the kernel's IPIP fallback device, with its address and MTU.
+    Where the kernel has no IPIP support (C(ip link add type ipip) fails) the module fails with a message
+    saying so.
+  - VNI, port, underlay device and local address cannot be changed on a live VXLAN device; when they
+    differ the device is recreated (routes through it must then be programmed again). MAC, MTU, address
+    and peers are repaired in place.
+  - Owned devices are C(vxlan.calico) and C(vxlan-v6.calico) of type vxlan. C(tunl0) is only touched when listed.
+extends_documentation_fragment:
+  - podnet.calico.netns
+options:
+  state:
+    description:
+      - V(merged) creates or repairs the listed tunnels and adds or fixes the listed peers.
+      - V(overridden) does the same, removes peers of the listed devices that are not listed, and removes
+        owned VXLAN devices that are not listed.
+      - V(deleted) removes the listed VXLAN devices, or only the listed peers when O(config[].peers) is
+        given; for C(tunl0) it removes its addresses and sets it down. With an empty O(config) it removes
+        every owned VXLAN device.
+      - V(gathered) changes nothing and returns the listed tunnels, or all of C(vxlan.calico),
+        C(vxlan-v6.calico) and C(tunl0) that exist.
+    type: str
+    choices: [merged, overridden, deleted, gathered]
+    default: merged
+  config:
+    description:
+      - The tunnels, at most one per device name.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      type:
+        description:
+          - Tunnel kind.
+        type: str
+        choices: [vxlan, ipip]
+        required: true
+      name:
+        description:
+          - Device name. Default V(vxlan.calico) for VXLAN; IPIP is always V(tunl0).
+        type: str
+      node_name:
+        description:
+          - Kubernetes node name, from which the VXLAN MAC is derived as Calico does.
+          - One of O(config[].node_name) and O(config[].mac) is required for a VXLAN device with
+            O(state=merged) and O(state=overridden).
+        type: str
+      mac:
+        description:
+          - Explicit VXLAN device MAC instead of the derived one.
+        type: str
+      vni:
+        description:
+          - VXLAN network identifier.
+        type: int
+        default: 4096
+      port:
+        description:
+          - VXLAN UDP destination port.
+        type: int
+        default: 4789
+      address:
+        description:
+          - Tunnel address, one address from the node's block (V(10.65.0.0) or V(10.65.0.0/32)). Other
+            IPv4 addresses on the device are removed.
+        type: str
+      mtu:
+        description:
+          - Device MTU (68-65535); Calico uses the underlay MTU minus 50 for VXLAN and minus 20 for IPIP.
+        type: int
+      underlay_dev:
+        description:
+          - Underlay interface the VXLAN packets leave by.
+        type: str
+      underlay_ip:
+        description:
+          - Local underlay IPv4 address, the source of VXLAN packets.
+        type: str
+      peers:
+        description:
+          - Other nodes' VTEPs. Not set means peers are left as they are.
+        type: list
+        elements: dict
+        suboptions:
+          vtep_ip:
+            description: The peer's tunnel address.
+            type: str
+            required: true
+          vtep_mac:
+            description: The peer's VXLAN device MAC.
+            type: str
+            required: true
+          underlay_ip:
+            description: The peer node's underlay address.
+            type: str
+            required: true
+attributes:
+  check_mode:
+    description: Can run in check mode and return a changed status prediction without modifying the target.
+    support: full
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode).
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: linux
+seealso:
+  - module: podnet.calico.calico_route
+  - module: podnet.calico.calico_dataplane_info
+author:
+  - podnet.calico contributors (@podnet)
+'''
+
+EXAMPLES = r'''
+- name: VXLAN device of node1 with its two peers
+  podnet.calico.calico_tunnel:
+    netns: node1
+    state: overridden
+    config:
+      - type: vxlan
+        node_name: node1
+        address: 10.65.0.0
+        mtu: 1450
+        underlay_dev: eth0
+        underlay_ip: 192.168.50.11
+        peers:
+          - vtep_ip: 10.65.0.64
+            vtep_mac: 66:3b:1c:0a:9e:52
+            underlay_ip: 192.168.50.12
+          - vtep_ip: 10.65.0.128
+            vtep_mac: 66:0d:f5:4b:73:11
+            underlay_ip: 192.168.50.13
+
+- name: IPIP (fails with a clear message where the kernel has no ipip)
+  podnet.calico.calico_tunnel:
+    netns: node1
+    config:
+      - type: ipip
+        address: 10.65.0.1
+        mtu: 1480
+
+- name: Forget one peer
+  podnet.calico.calico_tunnel:
+    netns: node1
+    state: deleted
+    config:
+      - type: vxlan
+        peers:
+          - vtep_ip: 10.65.0.128
+            vtep_mac: 66:0d:f5:4b:73:11
+            underlay_ip: 192.168.50.13
+'''
+
+RETURN = r'''
+tunnels:
+  description: The listed tunnels after the task (predicted in check mode), or the gathered ones.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    type:
+      description: Tunnel kind.
+      type: str
+      sample: vxlan
+    name:
+      description: Device name.
+      type: str
+      sample: vxlan.calico
+    ifindex:
+      description: Device index (null in check mode for a new device).
+      type: int
+      sample: 5
+    mac:
+      description: Device MAC.
+      type: str
+      sample: 66:f9:37:c3:7e:94
+    mtu:
+      description: Device MTU.
+      type: int
+      sample: 1450
+    up:
+      description: Whether the device is up.
+      type: bool
+      sample: true
+    addresses:
+      description: IPv4 addresses of the device.
+      type: list
+      elements: str
+      sample: [10.65.0.0/32]
+    vni:
+      description: VXLAN network identifier (null for IPIP).
+      type: int
+      sample: 4096
+    port:
+      description: VXLAN UDP port (null for IPIP).
+      type: int
+      sample: 4789
+    underlay_ip:
+      description: Local underlay address.
+      type: str
+      sample: 192.168.50.11
+    underlay_dev:
+      description: Underlay device.
+      type: str
+      sample: eth0
+    peers:
+      description: Permanent ARP entries of the device with the FDB destination of each MAC.
+      type: list
+      elements: dict
+      sample: [{vtep_ip: 10.65.0.64, vtep_mac: 66:3b:1c:0a:9e:52, underlay_ip: 192.168.50.12}]
+    changed:
+      description: Whether this tunnel changed.
+      type: bool
+      returned: unless state is gathered
+      sample: true
+    changes:
+      description: What was done (create, recreate, mac, mtu, up, address, peers, stale peers).
+      type: list
+      elements: str
+      returned: when the tunnel changed
+      sample: [create, address, peers]
+removed:
+  description: Names of the devices removed (or that would be removed in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [vxlan.calico]
+diff:
+  description: Before and after of every changed tunnel, keyed by device name (null when absent).
+  returned: when diff mode is on and state is not gathered
+  type: dict
+  sample:
+    before: {vxlan.calico: null}
+    after: {vxlan.calico: {name: vxlan.calico, vni: 4096}}
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
+)
+from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
+    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC,
+)
+from ansible_collections.podnet.calico.plugins.module_utils._dp_tunnel import TunnelManager
+
+
+def main():
+    argument_spec = dict(NETNS_ARGUMENT_SPEC)
+    argument_spec.update(STATE_ARGUMENT_SPEC)
+    argument_spec['config'] = dict(
+        type='list', elements='dict', default=[],
+        options=dict(
+            type=dict(type='str', required=True, choices=['vxlan', 'ipip']),
+            name=dict(type='str'),
+            node_name=dict(type='str'),
+            mac=dict(type='str'),
+            vni=dict(type='int', default=4096),
+            port=dict(type='int', default=4789),
+            address=dict(type='str'),
+            mtu=dict(type='int'),
+            underlay_dev=dict(type='str'),
+            underlay_ip=dict(type='str'),
+            peers=dict(type='list', elements='dict', options=dict(
+                vtep_ip=dict(type='str', required=True),
+                vtep_mac=dict(type='str', required=True),
+                underlay_ip=dict(type='str', required=True),
+            )),
+        ),
+        mutually_exclusive=[('node_name', 'mac')],
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
+
+    cache = NamespaceCache()
+    try:
+        manager = TunnelManager(module.params['netns'], module.check_mode, cache)
+        result = manager.run(module.params['state'], module.params['config'])
+        for warning in manager.warnings:
+            module.warn(warning)
+    except DataplaneError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        cache.close()
+    diff = result.pop('diff', None)
+    if module._diff and diff is not None:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
