@@ -94,13 +94,12 @@ class EtcdStore(Store):
                 port = parts.port or 2379
             except ValueError:
                 raise StoreError('etcd_endpoints: %r has a bad port' % (url,), 'etcd_endpoints')
-            if parts.scheme == 'https' and ca_cert is None and cert is None:
-                ca = None
-            else:
-                ca = ca_cert
             client = etcd3gw.Etcd3Client(host=parts.hostname, port=port, protocol=parts.scheme,
-                                         ca_cert=ca, cert_cert=cert, cert_key=key,
+                                         ca_cert=ca_cert, cert_cert=cert, cert_key=key,
                                          timeout=timeout, api_path=api_path)
+            if ca_cert is not None:
+                # An explicit CA must win over REQUESTS_CA_BUNDLE and friends from the environment.
+                client.session.trust_env = False
             client.url = '%s://%s:%d' % (parts.scheme, parts.hostname, port)
             self._clients.append(client)
         self._current = 0
@@ -120,7 +119,7 @@ class EtcdStore(Store):
                 self._current = (self._current + attempt) % n
                 return result
             except (etcd_exceptions.ConnectionFailedError, etcd_exceptions.ConnectionTimeoutError) as exc:
-                text = str(exc)
+                text = getattr(exc, 'detail_text', None) or str(exc) or type(exc).__name__
                 if 'SSL' in text or 'CERTIFICATE' in text.upper():
                     raise StoreError('TLS connection to etcd endpoint %s failed (check etcd_ca_cert, '
                                      'etcd_cert and etcd_key): %s' % (client.url, text), 'etcd_ca_cert')
