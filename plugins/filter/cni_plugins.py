@@ -1,0 +1,88 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checks of CNI network configuration lists and plugin VERSION answers."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$')
+_VERSION_RE = re.compile(r'^\d+\.\d+\.\d+$')
+
+
+def _version_tuple(text):
+    return tuple(int(part) for part in text.split('.'))
+
+
+def cni_plugins_conflist_errors(conflist):
+    """Return the problems of a CNI network configuration list (JSON text or parsed)."""
+    if isinstance(conflist, str):
+        try:
+            conflist = json.loads(conflist)
+        except ValueError as exc:
+            return ['not valid JSON: %s' % exc]
+    if not isinstance(conflist, Mapping):
+        return ['the configuration list must be a JSON object']
+    errors = []
+    version = conflist.get('cniVersion')
+    if not isinstance(version, str) or not _VERSION_RE.match(version):
+        errors.append('cniVersion must be a version string like "0.3.1", got %r' % (version,))
+    name = conflist.get('name')
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        errors.append('name must be a string of letters, digits, "_", "." and "-", got %r' % (name,))
+    plugins = conflist.get('plugins')
+    if not isinstance(plugins, list) or not plugins:
+        errors.append('plugins must be a non-empty list')
+        plugins = []
+    for index, plugin in enumerate(plugins):
+        if not isinstance(plugin, Mapping):
+            errors.append('plugins[%d] must be an object' % index)
+        elif not isinstance(plugin.get('type'), str) or not plugin.get('type'):
+            errors.append('plugins[%d] has no "type"' % index)
+    return errors
+
+
+def cni_plugins_version_errors(answers, cni_version='0.3.1', minimums=None, required=None):
+    """Check plugins' answers to CNI_COMMAND=VERSION.
+
+    answers maps a plugin name to its stdout. Every plugin must answer with JSON whose
+    supportedVersions holds cni_version (only the plugins named in required, when given);
+    minimums maps a plugin name to the lowest CNI
+    version it must support at least (for example loopback >= 0.2.0).
+    """
+    if not isinstance(answers, Mapping):
+        raise AnsibleFilterError('cni_plugins_version_errors expects a dictionary plugin -> output')
+    minimums = dict(minimums or {})
+    errors = []
+    for plugin, output in sorted(answers.items()):
+        try:
+            data = json.loads(output)
+            supported = [str(item) for item in data['supportedVersions']]
+            numeric = [_version_tuple(item) for item in supported]
+        except (ValueError, KeyError, TypeError) as exc:
+            errors.append('%s did not answer CNI_COMMAND=VERSION with a version list (%s): %r'
+                          % (plugin, exc, output))
+            continue
+        if (required is None or plugin in required) and cni_version not in supported:
+            errors.append('%s does not support CNI version %s (supports %s)'
+                          % (plugin, cni_version, ', '.join(supported)))
+        if plugin in minimums:
+            floor = _version_tuple(minimums[plugin])
+            if not any(item >= floor for item in numeric):
+                errors.append('%s must support CNI version %s or later (supports %s)'
+                              % (plugin, minimums[plugin], ', '.join(supported)))
+    return errors
+
+
+class FilterModule:
+    """Filters of the cni_plugins role."""
+
+    def filters(self):
+        return {
+            'cni_plugins_conflist_errors': cni_plugins_conflist_errors,
+            'cni_plugins_version_errors': cni_plugins_version_errors,
+        }
