@@ -1,0 +1,131 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pre-flight failures through Ansible: the play stops with the message, before any change.
+
+The filter's full list of messages is covered in tests/unit/plugins/filter/test_calico_manifest.py;
+here each check category runs through the real role and site.yml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+import pytest
+
+from conftest import FILES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SITE = os.path.join(ROOT, "playbooks", "site.yml")
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+BASE = dict(LOCAL, calico_datastore="etcd", calico_etcd_endpoints=["https://10.89.0.11:2379"],
+            calico_pool_cidr="10.244.0.0/16", calico_service_cidr="10.96.0.0/12", calico_mtu=1440)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"calico_service_cidr": "10.244.0.0/20"}, "pool_cidr 10.244.0.0/16 overlaps service_cidr 10.244.0.0/20"),
+    ({"calico_manifest_node_networks": ["10.244.7.0/24"]},
+     "pool_cidr 10.244.0.0/16 overlaps the node network 10.244.7.0/24"),
+    ({"calico_pool_cidr": "10.244.0.0/33"}, "pool_cidr '10.244.0.0/33' is not a valid network"),
+    ({"calico_ipip_mode": "Always", "calico_vxlan_mode": "Always"},
+     "ipip_mode (Always) and vxlan_mode (Always) are both enabled"),
+    ({"calico_ipip_mode": "Never", "calico_vxlan_mode": "Always", "calico_mtu": 1480},
+     "mtu 1480 is too large for vxlan encapsulation on an underlay MTU of 1500: at most 1450"),
+    ({"calico_mtu": 1481}, "mtu 1481 is too large for ipip encapsulation on an underlay MTU of 1500: at most 1480"),
+    ({"calico_etcd_endpoints": []}, "etcd_endpoints is empty; the etcd datastore needs at least one endpoint"),
+    ({"calico_etcd_ca_file": "/etc/hostname"},
+     "etcd TLS files must be given all or none: etcd_ca_file set but etcd_cert_file, etcd_key_file empty"),
+    ({"calico_etcd_ca_file": "/nonexistent/ca", "calico_etcd_cert_file": "/nonexistent/cert",
+      "calico_etcd_key_file": "/nonexistent/key"}, "etcd TLS file /nonexistent/ca not found on the controller"),
+    ({"calico_datastore": "kubernetes"}, "crds_sha256 must be the 64 hex digit sha256 of the CRD file"),
+])
+def test_preflight_failure(run_playbook, extra, message):
+    result = run_playbook(os.path.join(FILES, "preflight.yml"), extra_vars=dict(BASE, **extra), expect_fail=True)
+    failures = result.failures()
+    assert any(message in failure for failure in failures), failures
+
+
+def test_preflight_passes(run_playbook):
+    result = run_playbook(os.path.join(FILES, "preflight.yml"), extra_vars=BASE)
+    assert result.results("Check the cluster network settings")["localhost"]["msg"] == "Calico pre-flight checks passed."
+
+
+def _inventory(tmp_path):
+    path = tmp_path / "inventory.ini"
+    path.write_text("[kube_control_plane]\nlocalhost\n[kube_node]\nlocalhost\n"
+                    "[k8s_cluster:children]\nkube_control_plane\nkube_node\n")
+    return str(path)
+
+
+def _tree(root):
+    out = {}
+    for base, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                out[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
+    return out
+
+
+def _site_vars(root, **extra):
+    evars = dict(BASE)
+    evars.update({
+        "calico_kube_version": "1.30.2",
+        "calico_cni_conf_dir": str(root / "etc/cni/net.d"),
+        "calico_cni_bin_dir": str(root / "opt/cni/bin"),
+        "kubelet_cni_manage_services": False,
+        "kubelet_cni_kubelet_files": [str(root / "etc/default/kubelet")],
+        "kubelet_cni_containerd_config": str(root / "etc/containerd/config.toml"),
+        "kubelet_cni_controller_manager_files": [str(root / "etc/systemd/system/kube-controller-manager.service")],
+        "kubelet_cni_controller_manager_manifest": str(root / "etc/kubernetes/manifests/kube-controller-manager.yaml"),
+        "cni_plugins_reference_package_install": False,
+        "calico_manifest_dir": str(root / "etc/kubernetes/calico"),
+        "calico_manifest_render_only": True,
+    })
+    evars.update(extra)
+    return evars
+
+
+@pytest.fixture
+def node_root(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc/cni/net.d").mkdir(parents=True)
+    (root / "etc/containerd").mkdir(parents=True)
+    (root / "etc/containerd/config.toml").write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n')
+    (root / "etc/kubernetes/manifests").mkdir(parents=True)
+    (root / "etc/kubernetes/manifests/kube-controller-manager.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-controller-manager\nspec:\n  containers:\n"
+        "  - name: kube-controller-manager\n    command:\n    - kube-controller-manager\n"
+        "    - --cluster-cidr=10.244.0.0/16\n")
+    (root / "etc/cni/net.d/05-flannel.conflist").write_text('{"name": "cbr0", "cniVersion": "0.3.1", "plugins": []}\n')
+    (root / "etc/cni/net.d/99-loopback.conf").write_text('{"name": "lo", "cniVersion": "0.3.1", "type": "loopback"}\n')
+    return root
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"calico_mtu": 1490}, "mtu 1490 is too large for ipip encapsulation"),
+    ({}, "05-flannel.conflist in {conf} sorts before 10-calico.conflist"),
+    ({"cni_plugins_calico_url": "http://127.0.0.1:9/calico"}, "cni_plugins_calico_sha256 must be its 64 hex digit sha256"),
+    ({"calico_kube_version": "latest"}, "Set calico_kube_version (or kubelet_cni_kube_version)"),
+])
+def test_site_stops_before_any_change(run_playbook, tmp_path, node_root, extra, message):
+    if "05-flannel" not in message:
+        extra = dict(extra, cni_plugins_remove_conflicting=True)
+    before = _tree(node_root)
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), extra_vars=_site_vars(node_root, **extra),
+                          expect_fail=True)
+    failures = " ".join(result.failures())
+    assert message.format(conf=node_root / "etc/cni/net.d") in failures, failures
+    assert _tree(node_root) == before
+    plays = [play["play"]["name"] for play in result.data["plays"]]
+    assert plays == ["Pre-flight checks (nothing changes before all of them pass)"], plays
+
+
+def test_conflicting_config_removed_when_asked(run_playbook, tmp_path, node_root):
+    result = run_playbook(SITE, inventory=_inventory(tmp_path),
+                          extra_vars=_site_vars(node_root, cni_plugins_remove_conflicting=True))
+    names = sorted(os.listdir(node_root / "etc/cni/net.d"))
+    assert names == ["10-calico.conflist", "99-loopback.conf"]
+    assert result.results("Say which calico binaries were skipped")["localhost"]["msg"].startswith(
+        "Skipped calico and calico-ipam: no source given")
