@@ -165,11 +165,21 @@ def test_bad_survey_answer_fails_before_anything_is_built(job):
     assert prefix_namespaces(PREFIX) == []
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "playbooks", "*.yml"))),
-                         ids=os.path.basename)
+UNATTENDED_FILES = sorted(glob.glob(os.path.join(ROOT, "playbooks", "*.yml"))
+                          + glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml"))
+                          + glob.glob(os.path.join(ROOT, "roles", "*", "handlers", "*.yml")))
+
+
+def test_playbooks_are_found():
+    names = [os.path.basename(p) for p in UNATTENDED_FILES]
+    assert {"lab.yml", "lab_up.yml", "lab_down.yml", "site.yml"} <= set(names), names
+
+
+@pytest.mark.parametrize("path", UNATTENDED_FILES, ids=lambda p: os.path.relpath(p, ROOT))
 def test_playbooks_never_prompt(path):
+    """A job template has nobody to answer a prompt: no vars_prompt in plays, no pause in tasks."""
     with open(path) as handle:
-        plays = yaml.safe_load(handle) or []
-    assert isinstance(plays, list), path
-    found = PROMPTING_KEYS & set(walk_keys(plays))
+        content = yaml.safe_load(handle) or []
+    assert isinstance(content, list), path
+    found = PROMPTING_KEYS & set(walk_keys(content))
     assert not found, "%s waits for a person (%s): a job template cannot answer" % (path, sorted(found))
