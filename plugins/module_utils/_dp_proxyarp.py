@@ -26,6 +26,8 @@ SETTINGS = {
 #: What Calico sets on a workload's host interface.
 CALICO_VALUES = {'proxy_arp': True, 'proxy_delay': 0, 'forwarding': True}
 IPV4_SETTINGS = ('proxy_arp', 'proxy_delay', 'forwarding')
+#: Linux defaults, used when a namespace shows no default entry to read them from.
+KERNEL_DEFAULTS = {'proxy_arp': 0, 'proxy_delay': 80, 'forwarding': 0, 'proxy_ndp': 0, 'accept_ra': 1}
 RANGES = {'proxy_delay': (0, 2147483647), 'accept_ra': (0, 2)}
 
 
@@ -94,7 +96,14 @@ class ProxyArpManager(object):
         result = {}
         for key in keys:
             family, section, leaf, kind = SETTINGS[key]
-            value = read_int(sysctl_path(family, section, 'default', leaf))
+            try:
+                value = read_int(sysctl_path(family, section, 'default', leaf))
+            except DataplaneError:
+                # outside the initial namespace there is no neigh/default: lo carries the table's defaults
+                try:
+                    value = read_int(sysctl_path(family, section, 'lo', leaf))
+                except DataplaneError:
+                    value = KERNEL_DEFAULTS[key]
             result[key] = bool(value) if kind is bool else value
         return result
 
