@@ -292,7 +292,7 @@ class Lab:
 
     def write_node_files(self, node):
         ndir = self.node_dir(node)
-        for sub in ("etc", "opt", "varlib", "work/etc", "work/opt", "work/varlib"):
+        for sub in ("etc", "opt", "varlib", "root", "work/etc", "work/opt", "work/varlib", "work/root"):
             os.makedirs(os.path.join(ndir, sub), exist_ok=True)
         hostkey = os.path.join(ndir, "ssh_host_ed25519_key")
         if not os.path.exists(hostkey):
@@ -325,7 +325,11 @@ d=%(dir)s
 mount -t overlay podnet-etc -o lowerdir=/etc,upperdir=$d/etc,workdir=$d/work/etc /etc
 mount -t overlay podnet-opt -o lowerdir=/opt,upperdir=$d/opt,workdir=$d/work/opt /opt
 mount -t overlay podnet-varlib -o lowerdir=/var/lib,upperdir=$d/varlib,workdir=$d/work/varlib /var/lib
+mount -t overlay podnet-root -o lowerdir=/root,upperdir=$d/root,workdir=$d/work/root /root
 mount -t tmpfs -o mode=0755 podnet-run /run
+# The node's own root shell start-up: nothing from the host's (which may be slow or interactive).
+printf '# root shell start-up of lab node %(name)s\n' > /root/.bashrc
+printf '# root login start-up of lab node %(name)s\n' > /root/.profile
 mkdir -p /run/sshd /run/netns /var/lib/calico /var/lib/cni /etc/cni/net.d /opt/cni/bin
 hostname %(name)s
 echo %(name)s > /etc/hostname

@@ -13,6 +13,7 @@ description:
 """
 
 import json
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -32,7 +33,8 @@ class CallbackModule(CallbackBase):
     def _task(self, task):
         tasks = self.plays[-1]["tasks"]
         if not tasks or tasks[-1]["task"]["id"] != str(task._uuid):
-            tasks.append({"task": {"name": task.get_name(), "id": str(task._uuid)}, "hosts": {}})
+            tasks.append({"task": {"name": task.get_name(), "id": str(task._uuid), "start": time.monotonic()},
+                          "hosts": {}})
         return tasks[-1]
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -69,5 +71,10 @@ class CallbackModule(CallbackBase):
         self._record(result, unreachable=True)
 
     def v2_playbook_on_stats(self, stats):
+        end = time.monotonic()
+        ordered = [t for p in self.plays for t in p["tasks"]]
+        for task, following in zip(ordered, ordered[1:] + [None]):
+            task["task"]["duration"] = round((following["task"]["start"] if following else end)
+                                             - task["task"]["start"], 3)
         summary = {host: stats.summarize(host) for host in sorted(stats.processed)}
         self._display.display(json.dumps({"plays": self.plays, "stats": summary}, default=str))
