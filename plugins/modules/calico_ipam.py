@@ -39,7 +39,7 @@ options:
   pool:
     description:
       - The IP pool, an IPv4 CIDR such as V(10.244.0.0/16). Required with O(state=present).
-      - With O(state=absent) and only O(node), limits the released blocks to this pool.
+      - With O(state=absent) and O(live_handles) or only O(node), limits the release to this pool.
     type: str
   block_size:
     description:
@@ -368,7 +368,7 @@ def absent(alloc, req, params):
         if params['handle'] is not None:
             out['handle'] = params['handle']
     elif params['live_handles'] is not None:
-        res = alloc.release_leaks(params['live_handles'], node=req.node)
+        res = alloc.release_leaks(params['live_handles'], node=req.node, pool=req.pool)
         out = {'changed': res['changed'], 'released': res['released'], 'leaks': res['leaks'],
                'released_blocks': []}
     else:

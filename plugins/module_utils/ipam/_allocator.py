@@ -253,8 +253,10 @@ class Allocator(object):
         if dry_run:
             return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
         newrev = self.store.commit(ops)
-        if blk.host == node:
+        if blk.host == node and want is None:
             self._hot[node] = (blk, newrev)
+        else:
+            self._hot.pop(node, None)
         return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
 
     @staticmethod
@@ -449,9 +451,12 @@ class Allocator(object):
             out['leaks'] = [h for h in handles if h['handle'] not in live]
         return out
 
-    def release_leaks(self, live_handles, node=None, dry_run=False):
-        """Release every assigned handle (on ``node`` if given) that is not in ``live_handles``."""
+    def release_leaks(self, live_handles, node=None, pool=None, dry_run=False):
+        """Release every assigned handle (on ``node``, in ``pool`` if given) that is not in ``live_handles``."""
+        net = m.parse_pool(pool) if pool is not None else None
         leaks = self.info(live_handles=live_handles, node=node)['leaks']
+        if net is not None:
+            leaks = [lk for lk in leaks if any(ipaddress.IPv4Network(b).subnet_of(net) for b in lk['blocks'])]
         released = []
         for leak in leaks:
             res = self.release(leak['handle'], dry_run=dry_run, extra_blocks=leak['blocks'])
