@@ -36,7 +36,7 @@ class Allocator(object):
     def __init__(self, store, max_retries=200):
         self.store = store
         self.max_retries = max_retries
-        self._hot = {}          # node -> (Block, revision) of the node's last written block
+        self._hot = {}          # node -> (Block, revision, pool) of the node's last written block
         self._pool_cache = {}   # pool CIDR -> (network, block size)
 
     # -- pools ------------------------------------------------------------------------------
@@ -62,12 +62,12 @@ class Allocator(object):
 
     def ensure_pool(self, cidr, block_size=None, dry_run=False):
         """Find the IPPool for ``cidr`` or create it; return (network, block size, created)."""
+        cached = self._pool_cache.get(cidr)
+        if cached is not None and (block_size is None or block_size == cached[1]):
+            return cached[0], cached[1], False
         net = m.parse_pool(cidr)
         if block_size is not None:
             m.check_block_size(net, block_size)
-        cached = self._pool_cache.get(str(net))
-        if cached is not None and (block_size is None or block_size == cached[1]):
-            return cached[0], cached[1], False
         for _attempt in range(self.max_retries):
             for pool in self.pools():
                 try:
@@ -79,7 +79,7 @@ class Allocator(object):
                         raise m.IPAMError('block_size=%d differs from blockSize %d of the existing IP pool %s (%s)'
                                           % (block_size, pool['block_size'], pool['name'], net), 'block_size')
                     m.check_block_size(net, pool['block_size'])
-                    self._pool_cache[str(net)] = (net, pool['block_size'])
+                    self._pool_cache[cidr] = (net, pool['block_size'])
                     return net, pool['block_size'], False
                 if other.overlaps(net):
                     raise m.IPAMError('pool=%s overlaps the existing IP pool %s (%s)' % (net, pool['name'], other),
@@ -95,7 +95,7 @@ class Allocator(object):
                 self.store.create(m.pool_key(name), m.dumps(record))
             except ConflictError:
                 continue
-            self._pool_cache[str(net)] = (net, size)
+            self._pool_cache[cidr] = (net, size)
             return net, size, True
         raise m.IPAMError('could not create the IP pool %s: too many conflicting writers' % net, 'pool')
 
@@ -130,9 +130,10 @@ class Allocator(object):
     @staticmethod
     def check_ip(ip, pool):
         """Parse ``ip`` and check that it lies in ``pool`` (before anything is written)."""
-        net = m.parse_pool(pool)
         if ip is None:
+            m.parse_pool(pool)
             return None
+        net = m.parse_pool(pool)
         try:
             want = ipaddress.IPv4Address(str(ip))
         except (ValueError, TypeError) as exc:
@@ -149,7 +150,7 @@ class Allocator(object):
         """
         m.check_handle(handle)
         m.check_node(node)
-        want = self.check_ip(ip, pool)
+        want = self.check_ip(ip, pool) if ip is not None or pool not in self._pool_cache else None
         net, size, pool_created = self.ensure_pool(pool, block_size, dry_run)
         secondary = dict((str(k), str(v)) for k, v in (attributes or {}).items())
         secondary.setdefault('node', node)
@@ -176,9 +177,8 @@ class Allocator(object):
         hrev = None
         if fast:
             hot = self._hot.get(node)
-            if hot is not None and hot[0].free_count() and hot[0].host == node \
-                    and ipaddress.IPv4Network(hot[0].cidr).subnet_of(net):
-                blk, rev = hot
+            if hot is not None and hot[0].free_count() and hot[0].host == node and hot[2] == net:
+                blk, rev = hot[0], hot[1]
                 ordinal = blk.assign(handle, secondary)
                 hrec = m.new_handle()
                 hrec['block'][blk.cidr] = 1
@@ -191,7 +191,7 @@ class Allocator(object):
                 except Exception:
                     self._hot.pop(node, None)
                     raise
-                self._hot[node] = (blk, newrev)
+                self._hot[node] = (blk, newrev, net)
                 return self._result(handle, node, blk, ordinal, True, False, False)
         got = store.get(hkey)
         if got is not None:
@@ -253,8 +253,8 @@ class Allocator(object):
         if dry_run:
             return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
         newrev = self.store.commit(ops)
-        if blk.host == node and want is None:
-            self._hot[node] = (blk, newrev)
+        if blk.host == node and want is None and blk.net.subnet_of(net):
+            self._hot[node] = (blk, newrev, net)
         else:
             self._hot.pop(node, None)
         return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
@@ -289,10 +289,32 @@ class Allocator(object):
                 out.append((None, None, akey, arev))
         return out
 
-    def _affine_block_with_room(self, node, net):
-        for blk, rev, _akey, _arev in self._node_blocks(node, net):
-            if blk is not None and blk.host == node and not blk.data.get('deleted') and blk.free_count():
-                return blk, rev
+    def _affine_block_with_room(self, node, net, chunk=8):
+        """The node's lowest affine block with a free address, reading a few blocks at a time."""
+        wanted = []
+        lo = int(net.network_address)
+        hi = lo + net.num_addresses
+        prefix = m.affinity_prefix(node)
+        for akey, _v, _arev in self.store.list(prefix, keys_only=True):
+            parsed = m.token_ints(akey[len(prefix):])
+            if parsed is None:
+                continue
+            base, plen = parsed
+            if plen >= net.prefixlen and lo <= base < hi:
+                wanted.append((base, akey[len(prefix):]))
+        wanted.sort()
+        for i in range(0, len(wanted), chunk):
+            keys = [m.BLOCK_PREFIX + token for _base, token in wanted[i:i + chunk]]
+            got = self.store.get_many(keys)
+            for key in keys:
+                if key not in got:
+                    continue
+                value, rev = got[key]
+                if '"unallocated":[]' in value:
+                    continue   # full: skip without decoding the whole record
+                blk = m.Block(m.loads(value, key))
+                if blk.host == node and not blk.data.get('deleted') and blk.free_count():
+                    return blk, rev
         return None, None
 
     def _unclaimed_block(self, node, net, size, strict):

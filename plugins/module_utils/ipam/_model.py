@@ -94,6 +94,19 @@ def token_cidr(token):
     return token.replace('-', '/', 1)
 
 
+def token_ints(token):
+    """'10.244.0.64-26' -> (address as an integer, 26), or None when it is not such a token."""
+    try:
+        addr, plen = token.split('-', 1)
+        a, b, c, d = [int(x) for x in addr.split('.')]
+        plen = int(plen)
+    except ValueError:
+        return None
+    if not (0 <= a < 256 and 0 <= b < 256 and 0 <= c < 256 and 0 <= d < 256 and 0 <= plen <= 32):
+        return None
+    return (a << 24) | (b << 16) | (c << 8) | d, plen
+
+
 def block_key(cidr):
     return BLOCK_PREFIX + cidr_token(cidr)
 

@@ -116,15 +116,18 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise self._fail(exc)
         try:
+            keys = [op.key for op in ops]
+            current = dict(db.execute('SELECT key, mod_rev FROM kv WHERE key IN (%s)' % ','.join('?' * len(keys)),
+                                      keys).fetchall())
             for op in ops:
-                row = db.execute('SELECT mod_rev FROM kv WHERE key = ?', (op.key,)).fetchone()
+                rev = current.get(op.key)
                 if op.kind == 'create':
-                    if row is not None:
+                    if rev is not None:
                         raise ConflictError('%s already exists' % op.key)
-                elif row is None or row[0] != op.revision:
+                elif rev is None or rev != op.revision:
                     raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
-            rev = db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
-            db.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (rev,))
+            db.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
+            rev = db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
             for op in ops:
                 if op.kind == 'create':
                     db.execute('INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)',
