@@ -76,6 +76,7 @@ class RouteManager(object):
         self.check_mode = check_mode
         self.proto = check_proto(proto, 'proto')
         self._state = {}
+        self.want_v6 = True
 
     # ------------------------------------------------------------ input
     def parse(self, state, config):
@@ -144,7 +145,9 @@ class RouteManager(object):
         if ns.inode not in self._state:
             links = get_links(ns.ipr)
             names = dict((d['index'], d['ifname']) for d in links.values())
-            routes = get_routes(ns.ipr, socket.AF_INET, names) + get_routes(ns.ipr, socket.AF_INET6, names)
+            routes = get_routes(ns.ipr, socket.AF_INET, names)
+            if self.want_v6:
+                routes += get_routes(ns.ipr, socket.AF_INET6, names)
             self._state[ns.inode] = (links, routes)
         return self._state[ns.inode]
 
@@ -182,6 +185,8 @@ class RouteManager(object):
     # ------------------------------------------------------------ states
     def run(self, state, config):
         entries = self.parse(state, config)
+        # IPv6 routes are read only when some are listed or owned ones may have to be found
+        self.want_v6 = state != 'merged' or any(e['family'] == socket.AF_INET6 for e in entries)
         if state == 'gathered':
             return self.gathered(entries)
         for e in entries:
@@ -236,8 +241,8 @@ class RouteManager(object):
                         after.append(None)
                         removed.append(route_view(r, netns))
                         if not self.check_mode:
-                            del_route(ns.ipr, r, 'removing route %s (table %s) in %s' % (r['dst'], r['table'],
-                                                                                        ns.label))
+                            what = 'removing route %s (table %s) in %s' % (r['dst'], r['table'], ns.label)
+                            del_route(ns.ipr, r, what)
                             journal.add(replace_route, ns.ipr, r, 'restoring route %s' % r['dst'])
         except DataplaneError as exc:
             fail_with_rollback(journal, exc)

@@ -321,7 +321,11 @@ class VethManager(object):
                         host = self._create(e, journal)
                         created = True
                     self._repair(e, host, obs, created, journal)
-                    view = self.view(e, self.observe(e, fresh=True))
+                    # read both ends back; the address set is exactly what _repair just made
+                    after_obs = {'host': get_link(self.node.ipr, e['host_ifname']),
+                                 'container': get_link(e['cns'].ipr, e['container_ifname']),
+                                 'paired': True, 'addresses': list(e['addresses'])}
+                    view = self.view(e, after_obs)
                 view['changes'] = changes
                 after[e['host_ifname']] = dict((k, v) for k, v in view.items() if k != 'changes')
                 pairs.append(view)

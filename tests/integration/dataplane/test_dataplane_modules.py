@@ -192,12 +192,11 @@ def test_proxy_arp(play, dp_ns):
     sh("ip", "-n", node, "link", "add", "other0", "type", "veth", "peer", "name", "other1")
 
     def value(ifname, key, family="ipv4", section="conf"):
-        return sh("ip", "netns", "exec", node, "cat", "/proc/sys/net/%s/%s/%s/%s" % (family, section, ifname,
-                                                                                   key)).strip()
+        path = "/proc/sys/net/%s/%s/%s/%s" % (family, section, ifname, key)
+        return sh("ip", "netns", "exec", node, "cat", path).strip()
 
-    args = {"netns": node, "config": [{"interface": "cali*"}, {"interface": "other0", "proxy_arp": False,
-                                                                "forwarding": False, "proxy_delay": 80,
-                                                                "accept_ra": 0}]}
+    other = {"interface": "other0", "proxy_arp": False, "forwarding": False, "proxy_delay": 80, "accept_ra": 0}
+    args = {"netns": node, "config": [{"interface": "cali*"}, other]}
     res = play([task("sysctls", "proxy_arp", args)], check=True)
     assert result_of(res, "sysctls")["changed"] and value("calitest0", "proxy_arp") == "0"
     res = play([task("sysctls", "proxy_arp", args), task("again", "proxy_arp", args)])
@@ -256,8 +255,8 @@ def test_calico_tunnel_vxlan(play, node_with_uplink):
     # setting a link down flushes its ARP entries, even permanent ones: the peer comes back too
     assert result_of(res, "repair")["tunnels"][0]["changes"] == ["mtu", "up", "peers"]
     assert links(node)["vxlan.calico"]["ifindex"] == dev["ifindex"]
-    assert "10.65.0.64 lladdr 66:00:00:00:00:02 PERMANENT" in sh("ip", "-n", node, "neigh", "show", "dev",
-                                                                  "vxlan.calico")
+    neigh = sh("ip", "-n", node, "neigh", "show", "dev", "vxlan.calico")
+    assert "10.65.0.64 lladdr 66:00:00:00:00:02 PERMANENT" in neigh
 
     res = play([task("gather", "calico_tunnel", {"netns": node, "state": "gathered"})])
     gathered = result_of(res, "gather")["tunnels"]
@@ -272,14 +271,14 @@ def test_calico_tunnel_vxlan(play, node_with_uplink):
 
 def _kernel_has_ipip(dp_ns):
     probe = dp_ns("ipipprobe")
-    proc = sh("ip", "-n", probe, "link", "add", "pntprobe", "type", "ipip", check=False)
-    return "pntprobe" in links(probe) or "tunl0" in links(probe), proc
+    sh("ip", "-n", probe, "link", "add", "pntprobe", "type", "ipip", check=False)
+    return "pntprobe" in links(probe) or "tunl0" in links(probe)
 
 
 def test_calico_tunnel_ipip(play, node_with_uplink, dp_ns):
     node, _sink = node_with_uplink
     args = {"netns": node, "config": [{"type": "ipip", "address": "10.65.0.1", "mtu": 1480}]}
-    has_ipip, _ = _kernel_has_ipip(dp_ns)
+    has_ipip = _kernel_has_ipip(dp_ns)
     if not has_ipip:
         res = play([task("ipip", "calico_tunnel", args)], expect_fail=True)
         msg = result_of(res, "ipip")["msg"]
