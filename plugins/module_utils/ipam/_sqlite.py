@@ -104,7 +104,7 @@ class SQLiteStore(Store):
             else:
                 cur = self._db.execute('SELECT %s FROM kv WHERE key >= ? AND key < ? ORDER BY key' % cols,
                                        (prefix, upper))
-            return [(k, v, r) for k, v, r in cur]
+            return list(cur)
         except sqlite3.Error as exc:
             raise self._fail(exc)
 

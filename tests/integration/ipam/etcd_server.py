@@ -157,8 +157,9 @@ class EtcdServer:
             kwargs = {"verify": self.certs["ca"], "cert": (self.certs["client_cert"], self.certs["client_key"])}
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("etcd exited with %s; log %s:\n%s" % (self.proc.returncode, self.log_path,
-                                                                       open(self.log_path).read()[-3000:]))
+                with open(self.log_path) as f:
+                    tail = f.read()[-3000:]
+                raise RuntimeError("etcd exited with %s; log %s:\n%s" % (self.proc.returncode, self.log_path, tail))
             try:
                 r = requests.get(self.url + "/health", timeout=1, **kwargs)
                 if r.status_code == 200 and r.json().get("health") in ("true", True):

@@ -89,7 +89,7 @@ def test_reads_and_repairs_calico_written_records(etcd_plain):
         "metadata": {"name": "default-ipv4-ippool", "uid": "u1", "creationTimestamp": "2024-01-01T00:00:00Z"},
         "spec": {"cidr": "192.168.0.0/16", "blockSize": 26, "ipipMode": "Always", "natOutgoing": True,
                  "nodeSelector": "all()", "allowedUses": ["Workload", "Tunnel"]}}))
-    free = [5, 3] + [i for i in range(6, 64)] + [4]
+    free = [5, 3] + list(range(6, 64)) + [4]
     allocations = [None] * 64
     for o in (0, 1, 2):
         allocations[o] = 0
