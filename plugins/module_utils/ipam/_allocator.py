@@ -158,9 +158,8 @@ class Allocator(object):
         for attempt in range(self.max_retries):
             try:
                 result = self._assign_once(handle, node, net, size, want, secondary, strict_affinity,
-                                           dry_run, fast and attempt == 0)
+                                           dry_run, fast)
             except ConflictError:
-                self._hot.pop(node, None)
                 if attempt > 1:
                     time.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
                 continue
@@ -185,8 +184,8 @@ class Allocator(object):
                 ops = [Op('put', blk.key, blk.to_json(), rev), Op('create', hkey, m.dumps(hrec))]
                 try:
                     newrev = store.commit(ops)
-                except ConflictError:
-                    # The block or the handle changed: fall back to fresh reads.
+                except ConflictError as exc:
+                    self._refresh_hot(node, net, blk.key, hkey, exc.current)
                     raise
                 except Exception:
                     self._hot.pop(node, None)
@@ -252,12 +251,27 @@ class Allocator(object):
         ops.append(Op('put', hkey, m.dumps(hrec), hrev) if hrev is not None else Op('create', hkey, m.dumps(hrec)))
         if dry_run:
             return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
-        newrev = self.store.commit(ops)
+        try:
+            newrev = self.store.commit(ops)
+        except ConflictError:
+            self._hot.pop(node, None)
+            raise
         if blk.host == node and want is None and blk.net.subnet_of(net):
             self._hot[node] = (blk, newrev, net)
         else:
             self._hot.pop(node, None)
         return self._result(handle, node, blk, ordinal, True, claimed, borrowed)
+
+    def _refresh_hot(self, node, net, bkey, hkey, current):
+        """After a conflict on the fast path: keep going with the block as the store has it now,
+        when the store said so and the handle is still absent; else forget it (fresh reads)."""
+        self._hot.pop(node, None)
+        if not current or hkey not in current or current[hkey] is not None or not current.get(bkey):
+            return
+        value, rev = current[bkey]
+        blk = m.Block(m.loads(value, bkey))
+        if blk.host == node and not blk.data.get('deleted') and blk.free_count():
+            self._hot[node] = (blk, rev, net)
 
     @staticmethod
     def _result(handle, node, blk, ordinal, changed, claimed, borrowed):

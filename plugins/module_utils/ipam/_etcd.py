@@ -187,9 +187,15 @@ class EtcdStore(Store):
                 success.append({'request_delete_range': {'key': k}})
             else:
                 success.append({'request_put': {'key': k, 'value': _b64(op.value)}})
-        resp = self._call('/kv/txn', {'compare': compare, 'success': success, 'failure': []})
+        # On failure etcd returns the keys' current state in the same round trip.
+        failure = [{'request_range': {'key': _b64(op.key)}} for op in ops]
+        resp = self._call('/kv/txn', {'compare': compare, 'success': success, 'failure': failure})
         if not resp.get('succeeded', False):
-            raise ConflictError('compare-and-swap failed on %s' % ', '.join(op.key for op in ops))
+            current = dict((op.key, None) for op in ops)
+            for r in resp.get('responses') or []:
+                for k, v, rev in self._kvs(r.get('response_range') or {}):
+                    current[k] = (v, rev)
+            raise ConflictError('compare-and-swap failed on %s' % ', '.join(op.key for op in ops), current)
         return int((resp.get('header') or {}).get('revision', 0))
 
     def close(self):

@@ -117,15 +117,17 @@ class SQLiteStore(Store):
             raise self._fail(exc)
         try:
             keys = [op.key for op in ops]
-            current = dict(db.execute('SELECT key, mod_rev FROM kv WHERE key IN (%s)' % ','.join('?' * len(keys)),
-                                      keys).fetchall())
+            revs = dict(db.execute('SELECT key, mod_rev FROM kv WHERE key IN (%s)' % ','.join('?' * len(keys)),
+                                   keys).fetchall())
             for op in ops:
-                rev = current.get(op.key)
-                if op.kind == 'create':
-                    if rev is not None:
-                        raise ConflictError('%s already exists' % op.key)
-                elif rev is None or rev != op.revision:
-                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+                rev = revs.get(op.key)
+                if (op.kind == 'create' and rev is not None) or (op.kind != 'create' and rev != op.revision):
+                    rows = db.execute('SELECT key, value, mod_rev FROM kv WHERE key IN (%s)'
+                                      % ','.join('?' * len(keys)), keys).fetchall()
+                    current = dict((k, None) for k in keys)
+                    current.update((k, (v, r)) for k, v, r in rows)
+                    raise ConflictError('%s: expected %s, found revision %s'
+                                        % (op.key, 'absent' if op.kind == 'create' else op.revision, rev), current)
             db.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
             rev = db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
             for op in ops:

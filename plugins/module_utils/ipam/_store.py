@@ -36,7 +36,15 @@ class StoreUnavailableError(StoreError):
 
 
 class ConflictError(StoreError):
-    """A compare-and-swap condition failed: someone else wrote first."""
+    """A compare-and-swap condition failed: someone else wrote first.
+
+    ``current`` may hold, for each key of the failed transaction, its value and revision at the
+    time of the failure (``None`` for an absent key), so the caller can retry without reading.
+    """
+
+    def __init__(self, message, current=None):
+        super(ConflictError, self).__init__(message)
+        self.current = current
 
 
 class Op(object):
@@ -130,13 +138,14 @@ class MemoryStore(Store):
     def commit(self, ops):
         check_ops(ops)
         with self._lock:
+            current = dict((op.key, self._data.get(op.key)) for op in ops)
             for op in ops:
-                cur = self._data.get(op.key)
+                cur = current[op.key]
                 if op.kind == 'create':
                     if cur is not None:
-                        raise ConflictError('%s already exists' % op.key)
+                        raise ConflictError('%s already exists' % op.key, current)
                 elif cur is None or cur[1] != op.revision:
-                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision), current)
             self._rev += 1
             for op in ops:
                 if op.kind == 'delete':
@@ -190,13 +199,14 @@ class OverlayStore(Store):
 
     def commit(self, ops):
         check_ops(ops)
+        current = dict((op.key, self.get(op.key)) for op in ops)
         for op in ops:
-            cur = self.get(op.key)
+            cur = current[op.key]
             if op.kind == 'create':
                 if cur is not None:
-                    raise ConflictError('%s already exists' % op.key)
+                    raise ConflictError('%s already exists' % op.key, current)
             elif cur is None or cur[1] != op.revision:
-                raise ConflictError('%s is not at revision %s' % (op.key, op.revision))
+                raise ConflictError('%s is not at revision %s' % (op.key, op.revision), current)
         self._rev += 1
         for op in ops:
             self._over[op.key] = self._TOMBSTONE if op.kind == 'delete' else (op.value, self._rev)
