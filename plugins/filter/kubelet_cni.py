@@ -128,8 +128,8 @@ def _edit_unit(content_lines, set_flags, remove, bool_flags, binary):
         edited = _edit_token_lines([value.split()], {}, remove | set(set_flags), bool_flags)
         if edited is not None:
             quote = match.group(2)
-            replacements[index] = (index, ['%s%s%s=%s%s' % (match.group(1), quote, match.group(3),
-                                                               ' '.join(edited[0]), quote)])
+            new_line = '%s%s%s=%s%s' % (match.group(1), quote, match.group(3), ' '.join(edited[0]), quote)
+            replacements[index] = (index, [new_line])
     return spans, replacements
 
 
@@ -159,8 +159,8 @@ def _edit_env(content_lines, set_flags, remove, bool_flags, env_vars, new_env_va
         edited = _edit_token_lines([value.split()], wanted, remove | set(set_flags), bool_flags)
         if edited is not None:
             quote = quote or '"'
-            replacements[index] = (index, ['%s%s=%s%s%s' % (match.group(1), match.group(2), quote,
-                                                             ' '.join(edited[0]), quote)])
+            new_line = '%s%s=%s%s%s' % (match.group(1), match.group(2), quote, ' '.join(edited[0]), quote)
+            replacements[index] = (index, [new_line])
     appended = []
     if target is None and set_flags:
         appended.append('%s="%s"' % (new_env_var, ' '.join('%s=%s' % item for item in set_flags.items())))

@@ -208,6 +208,6 @@ def test_calico_download(test_lab, lab_inventory, ctl_http, tmp_path):
     bad = test_lab.playbook(plugins, inventory=lab_inventory, expect_fail=True,
                             extra_vars=dict(evars, cni_plugins_calico_sha256="1" * 64))
     failures = bad.failures()
-    assert len([f for f in failures if "Download calico and check its sha256" in f]) == 3, failures
-    assert all("checksum" in f.lower() for f in failures if "Download calico" in f), failures
+    assert len([f for f in failures if "Download and check the sha256 of calico" in f]) == 3, failures
+    assert all("checksum" in f.lower() for f in failures if "Download and check the sha256 of calico" in f), failures
     assert read_nodes(test_lab, lab_inventory, tmp_path) == installed
