@@ -57,7 +57,7 @@ units: prep
 	$(PYTEST) tests/unit -q
 
 integration: prep
-	$(PYTEST) tests/integration -q -x
+	$(PYTEST) tests/integration -q -rs
 
 molecule: prep
 	cd $(ROOT) && molecule test --all

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import FILES, TEST_CRD
+from cluster_testlib import FILES, TEST_CRD
 
 # Two Kubernetes versions the installed kubernetes-validate ships schemas for.
 K8S_VERSIONS = ["1.30.0", "1.34.0"]

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import FILES
+from cluster_testlib import FILES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SITE = os.path.join(ROOT, "playbooks", "site.yml")

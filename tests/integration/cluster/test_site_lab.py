@@ -19,7 +19,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import FILES, TEST_CRD, HttpServer
+from cluster_testlib import FILES, TEST_CRD, HttpServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SITE = os.path.join(ROOT, "playbooks", "site.yml")

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import HERE
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PLAYBOOKS = os.path.join(HERE, "playbooks")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))

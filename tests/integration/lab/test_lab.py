@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from conftest import LabUnderTest, ansible_env, VENV_BIN, ROOT
+from podnet_testlib import LabUnderTest, ansible_env, VENV_BIN, ROOT
 
 
 def host_netns_snapshot():
@@ -128,7 +128,7 @@ def test_lab_refuses_other_settings_then_down_up_cycle():
         pids = [n["sshd_pid"] for n in lab.state()["nodes"]]
         before = sorted(lab.namespaces())
         other = dict(lab.vars, lab_nodes=2)
-        from conftest import run_playbook, LAB_PLAYBOOK_UP
+        from podnet_testlib import run_playbook, LAB_PLAYBOOK_UP
         result = run_playbook(LAB_PLAYBOOK_UP, extra_vars=other, expect_fail=True)
         assert "different settings" in " ".join(result.failures())
         assert sorted(lab.namespaces()) == before

@@ -19,7 +19,7 @@ import tempfile
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, ROOT, TEST_PREFIX, VENV_BIN, kill_netns
+from podnet_testlib import COLLECTIONS, ROOT, TEST_PREFIX, VENV_BIN, kill_netns
 
 ansible_runner = pytest.importorskip("ansible_runner", reason="ansible-runner is not installed in this venv")
 

@@ -1,0 +1,197 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared helpers of the integration tests: real namespaces, ansible-playbook runs, a test lab.
+
+Everything made here carries the test prefix (pt<pid>) and lives in its own state dir, so a lab
+that a user has up (prefix pn, /tmp/podnet-lab) is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+TEST_PREFIX = "pt%d" % (os.getpid() % 100000)
+
+# Interpreters the module tests run under: the venv (pyroute2 0.9) and Debian's (pyroute2 0.7).
+PYTHON_INTERPRETERS = [sys.executable]
+if os.path.exists("/usr/bin/python3"):
+    PYTHON_INTERPRETERS.append("/usr/bin/python3")
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        "ANSIBLE_HOME": os.path.join(ROOT, ".build", "ansible-home"),
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(ROOT, "tests", "integration", "callback_plugins"),
+        "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+    })
+    env.update(extra or {})
+    return env
+
+
+class PlaybookResult:
+    """The outcome of one ansible-playbook run (JSON callback)."""
+
+    def __init__(self, proc, data):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.data = data or {}
+        self.stats = self.data.get("stats", {})
+
+    @property
+    def changed(self):
+        return sum(h.get("changed", 0) for h in self.stats.values())
+
+    @property
+    def failed(self):
+        return sum(h.get("failures", 0) + h.get("unreachable", 0) for h in self.stats.values())
+
+    def tasks(self):
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                yield task
+
+    def results(self, name):
+        """Per-host results of the task(s) called name."""
+        out = {}
+        for task in self.tasks():
+            full = task["task"]["name"]
+            if full == name or full.endswith(" : " + name):
+                out.update(task["hosts"])
+        return out
+
+    def failures(self):
+        msgs = []
+        for task in self.tasks():
+            for host, res in task["hosts"].items():
+                if res.get("failed") or res.get("unreachable"):
+                    msgs.append("%s | %s: %s" % (host, task["task"]["name"], res.get("msg", res)))
+        return msgs
+
+    def changed_tasks(self):
+        return ["%s | %s" % (host, task["task"]["name"])
+                for task in self.tasks() for host, res in task["hosts"].items() if res.get("changed")]
+
+    def __repr__(self):
+        return "<PlaybookResult rc=%s changed=%s failures=%s stderr=%s>" % (
+            self.rc, self.changed, self.failures(), self.stderr[-2000:])
+
+
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory="localhost,", limit=None,
+                 interpreter=None, expect_fail=False, env=None, timeout=900):
+    """Run ansible-playbook with the collection from this checkout; fail the test on surprise."""
+    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, playbook]
+    evars = dict(extra_vars or {})
+    if interpreter:
+        evars["ansible_python_interpreter"] = interpreter
+    if evars:
+        cmd += ["-e", json.dumps(evars)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if limit:
+        cmd += ["--limit", limit]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(dict({"ANSIBLE_STDOUT_CALLBACK": "podnet_json"}, **(env or {}))),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=timeout, check=False)
+    try:
+        data = json.loads(proc.stdout[proc.stdout.index('{"plays"'):]) if '{"plays"' in proc.stdout else {}
+    except ValueError:
+        data = {}
+    result = PlaybookResult(proc, data)
+    if expect_fail:
+        assert result.rc != 0, "expected %s to fail, it passed" % playbook
+    else:
+        assert result.rc == 0, "%s failed: %r\n%s" % (playbook, result, proc.stdout[-4000:])
+    return result
+
+
+def netns_exists(name):
+    return os.path.exists("/run/netns/%s" % name)
+
+
+def kill_netns(name):
+    """Kill every process in a namespace, then delete it."""
+    pids = subprocess.run(["ip", "netns", "pids", name], stdout=subprocess.PIPE, universal_newlines=True,
+                          check=False).stdout.split()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(int(pid), sig)
+            except OSError:
+                pass
+        time.sleep(0.05)
+    subprocess.run(["ip", "netns", "del", name], check=False, stderr=subprocess.DEVNULL)
+
+
+LAB_PLAYBOOK_UP = os.path.join(ROOT, "playbooks", "lab_up.yml")
+LAB_PLAYBOOK_DOWN = os.path.join(ROOT, "playbooks", "lab_down.yml")
+
+
+class LabUnderTest:
+    """A lab of the test's own (prefix, state dir, underlay)."""
+
+    def __init__(self, nodes=3, underlay="10.89.200.0/24", pod_cidr="10.246.0.0/16"):
+        self.prefix = TEST_PREFIX
+        self.state_dir = tempfile.mkdtemp(prefix="podnet-test-lab-")
+        os.rmdir(self.state_dir)  # the lab makes (and later removes) it itself
+        self.vars = {
+            "lab_prefix": self.prefix,
+            "lab_state_dir": self.state_dir,
+            "lab_nodes": nodes,
+            "lab_underlay_cidr": underlay,
+            "lab_pod_cidr": pod_cidr,
+        }
+        self.inventory = os.path.join(self.state_dir, "inventory.yml")
+        self.state_file = os.path.join(self.state_dir, "lab.json")
+
+    def up(self, **kwargs):
+        return run_playbook(LAB_PLAYBOOK_UP, extra_vars=self.vars, **kwargs)
+
+    def down(self, **kwargs):
+        return run_playbook(LAB_PLAYBOOK_DOWN, extra_vars=self.vars, **kwargs)
+
+    def state(self):
+        with open(self.state_file) as handle:
+            return json.load(handle)
+
+    def namespaces(self):
+        out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
+                             check=True).stdout
+        return [line.split()[0] for line in out.splitlines()
+                if line.split() and line.split()[0].startswith(self.prefix + "-")]
+
+    def playbook(self, playbook, **kwargs):
+        """Run a playbook against the lab's inventory."""
+        kwargs.setdefault("inventory", self.inventory)
+        extra = dict(self.vars)
+        extra.update(kwargs.pop("extra_vars", None) or {})
+        return run_playbook(playbook, extra_vars=extra, **kwargs)
+
+    def cleanup(self):
+        """Last resort teardown by the lab's own ids (namespaces of our prefix, our state dir)."""
+        try:
+            self.down()
+        finally:
+            for name in self.namespaces():
+                kill_netns(name)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
