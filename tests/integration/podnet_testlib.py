@@ -65,8 +65,7 @@ class PlaybookResult:
 
     def tasks(self):
         for play in self.data.get("plays", []):
-            for task in play.get("tasks", []):
-                yield task
+            yield from play.get("tasks", [])
 
     def results(self, name):
         """Per-host results of the task(s) called name."""
@@ -194,4 +193,3 @@ class LabUnderTest:
             for name in self.namespaces():
                 kill_netns(name)
             shutil.rmtree(self.state_dir, ignore_errors=True)
-
