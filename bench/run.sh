@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Run every benchmark (root; each makes and removes its own namespaces, etcd and files).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Create .venv with the newest supported controller Python found (3.13, 3.12; else 3.11 with
 # ansible-core 2.19) and install the pinned requirements. Safe to run again.
 set -euo pipefail

@@ -74,19 +74,19 @@ def main():
     inventory = os.path.join(STATE_DIR, "inventory.yml")
     results = {"nodes": args.nodes, "pods_per_node": args.pods}
     try:
-        results["lab_up_s"], _, _ = playbook(os.path.join(ROOT, "playbooks", "lab_up.yml"), extra)
+        results["lab_up_s"] = playbook(os.path.join(ROOT, "playbooks", "lab_up.yml"), extra)[0]
         nodes = ["node%d" % i for i in range(1, args.nodes + 1)]
         wall1, changed1, data1 = playbook(os.path.join(ROOT, "playbooks", "lab_deploy.yml"), extra, inventory)
-        wall2, changed2, _ = playbook(os.path.join(ROOT, "playbooks", "lab_deploy.yml"), extra, inventory)
+        wall2, changed2 = playbook(os.path.join(ROOT, "playbooks", "lab_deploy.yml"), extra, inventory)[:2]
         tasks = node_module_tasks(data1, nodes)
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
             handle.write("- hosts: lab_nodes\n  gather_facts: false\n  tasks:\n")
             for i in range(tasks):
                 handle.write("    - name: No-op %d\n      ansible.builtin.ping:\n" % i)
             noop_path = handle.name
-        noop_wall, _, _ = playbook(noop_path, extra, inventory)
+        noop_wall = playbook(noop_path, extra, inventory)[0]
         os.unlink(noop_path)
-        verify_wall, _, _ = playbook(os.path.join(ROOT, "playbooks", "lab_verify.yml"), extra, inventory)
+        verify_wall = playbook(os.path.join(ROOT, "playbooks", "lab_verify.yml"), extra, inventory)[0]
         results.update({
             "first_run_s": round(wall1, 2), "first_run_changed": changed1,
             "second_run_s": round(wall2, 2), "second_run_changed": changed2,

@@ -35,7 +35,7 @@ def _require(spec, key):
 
 def _blocks_of(blocks, node):
     return sorted((b["cidr"] for b in blocks if b.get("node") == node),
-                  key=lambda c: ipaddress.ip_network(c))
+                  key=ipaddress.ip_network)
 
 
 def calico_dataplane_plan(spec):

@@ -112,10 +112,10 @@ def calico_observations(spec):
             continue
         paired = (eth0.get("kind") == "veth" and eth0.get("peer_ifindex") == cali.get("ifindex")
                   and cali.get("peer_ifindex") == eth0.get("ifindex"))
+        seen = (eth0.get("ifindex"), eth0.get("peer_ifindex"), cali["ifname"], cali.get("ifindex"),
+                cali.get("peer_ifindex"))
         _row(rows, node, name, "eth0 is a veth peered with the cali interface", paired,
-             "eth0 ifindex %s @if%s, %s ifindex %s @if%s" % (eth0.get("ifindex"), eth0.get("peer_ifindex"),
-                                                            cali["ifname"], cali.get("ifindex"),
-                                                            cali.get("peer_ifindex")))
+             "eth0 ifindex %s @if%s, %s ifindex %s @if%s" % seen)
         host_addr = addrs.get(cali["ifname"], {})
         bare = cali.get("master") is None and not _ipv4_of(host_addr) and not _global_ipv6_of(host_addr)
         _row(rows, node, name, "host end has no master and no address", bare,
@@ -179,8 +179,8 @@ def calico_observations(spec):
             ok = any(all(r.get(k) == v for k, v in want.items()) for r in found)
             if ok and routing == "bgp":
                 ok = any(r.get("proto") in (12, "bird") for r in found)
-            _row(rows, node, "-", "route to %s's block %s (%s%s)" % (other["name"], cidr, encapsulation,
-                                                                    ", bgp" if routing == "bgp" else ""),
+            transport = encapsulation + (", bgp" if routing == "bgp" else "")
+            _row(rows, node, "-", "route to %s's block %s (%s)" % (other["name"], cidr, transport),
                  ok, "; ".join("%s proto %s" % (_route_desc(r), r.get("proto")) for r in found) or "no route")
     return rows
 

@@ -11,7 +11,7 @@ plugins/doc_fragments/netns.py.
 
 import ipaddress
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import DataplaneError
+from ansible_collections.podnet.calico.plugins.module_utils._netlink import DataplaneError, NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils._naming import NamingError, validate_ifname
 
 #: Route protocol number marking the routes this collection owns (see docs/modules.md).
@@ -129,3 +129,26 @@ def fail_with_rollback(journal, exc):
     else:
         text += '; everything this run had changed was undone'
     raise DataplaneError(text)
+
+
+def run_resource_module(module, make_manager):
+    """Run one data-plane resource task and end it with the module's exit_json or fail_json.
+
+    ``module`` is the module's AnsibleModule, used only through its methods and params (this file
+    stays free of Ansible imports); ``make_manager(cache)`` builds the manager for the task. The
+    namespaces the task entered are closed whatever happens.
+    """
+    cache = NamespaceCache()
+    try:
+        manager = make_manager(cache)
+        result = manager.run(module.params['state'], module.params['config'])
+        for warning in getattr(manager, 'warnings', None) or []:
+            module.warn(warning)
+    except DataplaneError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        cache.close()
+    diff = result.pop('diff', None)
+    if module._diff and diff is not None:  # pylint: disable=protected-access
+        result['diff'] = diff
+    module.exit_json(**result)

@@ -16,6 +16,7 @@ description:
     gateway V(169.254.1.1) (present once the node has answered the pod's ARP request).
   - O(pod_netns) adds pod inventories to a node inventory in the same task.
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.netns
 options:
   kind:
@@ -33,15 +34,11 @@ options:
     default: []
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
     details: The module never changes anything.
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: N/A
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: linux
 seealso:
   - module: podnet.calico.calico_veth

@@ -26,18 +26,15 @@ description:
 author:
   - podnet.calico contributors (@podnet)
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.datastore
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
     details: The answer (the address a handle would get) is computed from the datastore and nothing is written.
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: posix
 options:
   pool:

@@ -21,18 +21,15 @@ description:
 author:
   - podnet.calico contributors (@podnet)
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.datastore
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
     details: The module only reads.
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: none
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: posix
 options:
   pool:

@@ -24,6 +24,7 @@ description:
   - Routes without a gateway are programmed before routes with one. If the kernel refuses a route, every
     route this task had added, replaced or removed is put back.
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.netns
 options:
   state:
@@ -103,14 +104,10 @@ options:
         type: int
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: linux
 seealso:
   - module: podnet.calico.calico_veth
@@ -233,10 +230,10 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, OWNED_ROUTE_PROTO, STATE_ARGUMENT_SPEC,
+    NETNS_ARGUMENT_SPEC, OWNED_ROUTE_PROTO, STATE_ARGUMENT_SPEC, run_resource_module,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
 
@@ -264,18 +261,7 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
 
-    cache = NamespaceCache()
-    try:
-        manager = RouteManager(module.params['netns'], module.check_mode, cache, module.params['proto'])
-        result = manager.run(module.params['state'], module.params['config'])
-    except DataplaneError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        cache.close()
-    diff = result.pop('diff', None)
-    if module._diff and diff is not None:
-        result['diff'] = diff
-    module.exit_json(**result)
+    run_resource_module(module, lambda cache: RouteManager(module.params['netns'], module.check_mode, cache, module.params['proto']))
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ description:
     and peers are repaired in place.
   - Owned devices are C(vxlan.calico) and C(vxlan-v6.calico) of type vxlan. C(tunl0) is only touched when listed.
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.netns
 options:
   state:
@@ -113,14 +114,10 @@ options:
             required: true
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: linux
 seealso:
   - module: podnet.calico.calico_route
@@ -255,10 +252,10 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC,
+    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC, run_resource_module,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_tunnel import TunnelManager
 
@@ -291,20 +288,7 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
 
-    cache = NamespaceCache()
-    try:
-        manager = TunnelManager(module.params['netns'], module.check_mode, cache)
-        result = manager.run(module.params['state'], module.params['config'])
-        for warning in manager.warnings:
-            module.warn(warning)
-    except DataplaneError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        cache.close()
-    diff = result.pop('diff', None)
-    if module._diff and diff is not None:
-        result['diff'] = diff
-    module.exit_json(**result)
+    run_resource_module(module, lambda cache: TunnelManager(module.params['netns'], module.check_mode, cache))
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ description:
   - Routes of the pod (C(169.254.1.1 dev eth0 scope link), C(default via 169.254.1.1)) and the host's
     C(/32) routes are made by M(podnet.calico.calico_route); the host end's sysctls by M(podnet.calico.proxy_arp).
 extends_documentation_fragment:
+  - podnet.calico.attributes
   - podnet.calico.netns
 options:
   state:
@@ -82,14 +83,10 @@ options:
         default: []
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
   diff_mode:
-    description: Returns details on what has changed (or would change in check mode).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     platforms: linux
 seealso:
   - module: podnet.calico.calico_route
@@ -226,10 +223,10 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC,
+    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC, run_resource_module,
 )
 from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
 
@@ -255,18 +252,7 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
 
-    cache = NamespaceCache()
-    try:
-        manager = VethManager(module.params['netns'], module.check_mode, cache)
-        result = manager.run(module.params['state'], module.params['config'])
-    except DataplaneError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        cache.close()
-    diff = result.pop('diff', None)
-    if module._diff and diff is not None:
-        result['diff'] = diff
-    module.exit_json(**result)
+    run_resource_module(module, lambda cache: VethManager(module.params['netns'], module.check_mode, cache))
 
 
 if __name__ == '__main__':

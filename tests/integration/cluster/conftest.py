@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_testlib import FILES, HERE, HttpServer, TEST_CRD, free_port, wait_port  # noqa: F401
+from cluster_testlib import HttpServer
 
 
 @pytest.fixture
