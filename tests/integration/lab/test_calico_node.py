@@ -60,6 +60,20 @@ def test_verify_passes_and_deploy_is_idempotent(deployed):
     assert again.changed == 0, again.changed_tasks()
 
 
+def test_check_mode_predicts_and_changes_nothing(deployed):
+    quiet = deployed.playbook(DEPLOY, extra_vars={"lab_pods_per_node": 2}, check=True)
+    assert quiet.changed == 0, quiet.changed_tasks()
+    before = in_node(deployed, "node3", "ip", "-j", "link").stdout
+    routes_before = in_node(deployed, "node3", "ip", "-j", "route").stdout
+    fewer = deployed.playbook(DEPLOY, extra_vars={"lab_pods_per_node": 2, "lab_pods_per_node_by_node": {"node3": 1}},
+                              check=True)
+    predicted = [t for t in fewer.changed_tasks() if t.startswith("node3 |")]
+    assert any("veth" in t for t in predicted) and any("Route the pods" in t for t in predicted), predicted
+    assert in_node(deployed, "node3", "ip", "-j", "link").stdout == before
+    assert in_node(deployed, "node3", "ip", "-j", "route").stdout == routes_before
+    assert len([p for p in deployed.state()["pods"] if p["node"] == "node3"]) == 2
+
+
 def test_removing_a_pod_removes_its_veth_routes_and_address(deployed, tmp_path):
     state = deployed.state()
     gone = [p for p in state["pods"] if p["node"] == "node1" and p["name"] == "node1-pod2"][0]
