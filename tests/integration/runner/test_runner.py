@@ -77,6 +77,10 @@ class RunnerJob:
             timeout=900,
         )
 
+    def state(self):
+        with open(os.path.join(self.state_dir, "lab.json")) as handle:
+            return json.load(handle)
+
     def cleanup(self):
         """Take the lab down even when the test failed; then remove what is left by our own ids."""
         try:
@@ -141,8 +145,16 @@ def test_lab_up_and_down_through_ansible_runner(job):
     for node in state["nodes"]:
         assert os.path.exists("/run/netns/" + node["netns"]), node
 
-    # A second run, as a re-launched job template: successful and nothing changed on the lab.
-    again = job.run("lab_up.yml", "up-again")
+    # The main job template: build and verify Calico's data plane; survey answers as strings.
+    main = job.run("lab.yml", "main", lab_pods_per_node="1", lab_routing="static")
+    assert main.status == "successful", job_output(main)
+    verdicts = [e["event_data"]["res"].get("msg") for e in main.events
+                if e.get("event") == "runner_on_ok" and "Every observation holds" in e["event_data"].get("task", "")]
+    assert verdicts and "observations hold on 2 nodes" in verdicts[0], verdicts
+    assert len(job.state()["pods"]) == 2
+
+    # A re-launch of the job template changes nothing.
+    again = job.run("lab.yml", "main-again", lab_pods_per_node="1", lab_routing="static")
     assert again.status == "successful", job_output(again)
     assert not again.stats.get("changed"), again.stats
 
