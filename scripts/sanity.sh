@@ -6,7 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 py=${PODNET_PYTHON_VERSION:-$("$root/.venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}
 # The copy must live outside any git checkout: inside one (even in an ignored directory) ansible-test
 # asks git for the file list and finds no targets.
-dest="${PODNET_SANITY_DIR:-/tmp/podnet-calico-sanity}/ansible_collections/podnet/calico"
+# One copy per checkout, so two checkouts on one machine never share it.
+sum=$(printf %s "$root" | md5sum | cut -c1-8)
+dest="${PODNET_SANITY_DIR:-/tmp/podnet-calico-sanity-$sum}/ansible_collections/podnet/calico"
 mkdir -p "$dest"
 rsync -a --delete --exclude .venv --exclude .build --exclude .git --exclude tests/output \
     --exclude .pytest_cache --exclude .hypothesis --exclude '__pycache__' "$root/" "$dest/"
