@@ -18,7 +18,7 @@ export PY_COLORS := 0
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
 
-.PHONY: help prep deps venv collection lab lab-down test sanity units integration molecule bench clean
+.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration molecule bench clean
 
 help:
 	@echo "make lab         bring the lab up, deploy and verify, print what it built"
@@ -35,6 +35,10 @@ $(VENV)/.stamp: requirements/controller.txt requirements/tests.txt scripts/make-
 	bash scripts/make-venv.sh
 	@touch $@
 
+$(BUILD)/collections.stamp: requirements/collections.txt galaxy.yml scripts/get-collections.py $(VENV)/.stamp
+	$(VENV)/bin/python scripts/get-collections.py $(BUILD)/collections
+	@touch $@
+
 $(COLL_LINK):
 	@mkdir -p $(dir $(COLL_LINK))
 	ln -sfn $(ROOT) $(COLL_LINK)
@@ -42,7 +46,8 @@ $(COLL_LINK):
 deps: $(BUILD)/deps.stamp
 venv: $(VENV)/.stamp
 collection: $(COLL_LINK)
-prep: deps venv collection
+collections: $(BUILD)/collections.stamp
+prep: deps venv collection collections
 
 lab: prep
 	$(PLAYBOOK) playbooks/lab.yml
