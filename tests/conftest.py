@@ -17,3 +17,18 @@ if not os.path.exists(LINK):
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Deprecations seen, not hidden: list every deprecation warning the playbook runs printed.
+
+    Those of the collection already failed their test (podnet_testlib.run_playbook); the others
+    (ansible-core, dependencies) are listed here once each so that they are seen.
+    """
+    testlib = sys.modules.get("podnet_testlib")
+    seen = sorted(set(getattr(testlib, "SEEN_DEPRECATIONS", None) or []))
+    if seen:
+        terminalreporter.section("deprecation warnings printed by ansible (%d distinct)" % len(seen))
+        for block in seen:
+            terminalreporter.write_line(block)
+            terminalreporter.write_line("")

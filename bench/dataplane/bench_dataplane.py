@@ -19,24 +19,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(ROOT, ".build", "collections")
-PLAYBOOK_BIN = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from podnet_testlib import COLLECTIONS, NamespaceFactory, TEST_PREFIX  # noqa: E402  (the tests' shared library)
+from podnet_testlib import run_playbook as run_ansible_playbook  # noqa: E402
+
 CNI_DIR = "/usr/lib/cni"
-PREFIX = "pnt%db" % (os.getpid() % 100000)
-
-
-def sh(*args):
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-
-
-def make_ns(names):
-    for name in names:
-        sh("ip", "netns", "add", name)
-
-
-def drop_ns(names):
-    for name in names:
-        subprocess.run(["ip", "netns", "del", name], check=False, stderr=subprocess.DEVNULL)
+PREFIX = TEST_PREFIX + "b"
 
 
 def tasks_for(node, pods):
@@ -69,23 +57,15 @@ def empty_playbook(path):
 
 
 def run_playbook(path, interpreter):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    start = time.time()
-    proc = subprocess.run([PLAYBOOK_BIN, "-i", "localhost,", path, "-e", "ansible_python_interpreter=%s" % interpreter],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
-    elapsed = time.time() - start
-    if proc.returncode != 0:
-        raise SystemExit("playbook failed:\n" + proc.stdout[-3000:])
-    changed = int(proc.stdout.rsplit("changed=", 1)[1].split()[0])
-    return elapsed, changed
+    """(wall seconds, changed tasks) of one ansible-playbook run (the tests' runner)."""
+    result = run_ansible_playbook(path, interpreter=interpreter)
+    return result.wall, result.changed
 
 
 def bench_modules(pods_n, interpreter, tmp):
-    node = PREFIX + "-node"
-    pods = ["%s-p%d" % (PREFIX, i) for i in range(pods_n)]
-    make_ns([node] + pods)
-    try:
+    with NamespaceFactory(PREFIX) as namespaces:
+        node = namespaces("node")
+        pods = namespaces.many("p%d" % i for i in range(pods_n))
         path = os.path.join(tmp, "bench.json")
         playbook(node, pods, path)
         first = run_playbook(path, interpreter)
@@ -94,8 +74,6 @@ def bench_modules(pods_n, interpreter, tmp):
                               check=True).stdout.count(": cali")
         assert cali == pods_n, "expected %d veths, found %d" % (pods_n, cali)
         return first, second
-    finally:
-        drop_ns([node] + pods)
 
 
 def bench_engines(pods_n):
@@ -105,10 +83,9 @@ def bench_engines(pods_n):
     from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
     from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
     from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
-    node = PREFIX + "-enode"
-    pods = ["%s-e%d" % (PREFIX, i) for i in range(pods_n)]
-    make_ns([node] + pods)
-    try:
+    with NamespaceFactory(PREFIX) as namespaces:
+        node = namespaces("enode")
+        pods = namespaces.many("e%d" % i for i in range(pods_n))
         times = []
         for dummy in range(2):
             start = time.time()
@@ -121,14 +98,12 @@ def bench_engines(pods_n):
                 RouteManager(node, cache=cache).run("merged", routes + node_routes)
             times.append(time.time() - start)
         return times
-    finally:
-        drop_ns([node] + pods)
 
 
 def bench_cni(pods_n, tmp):
-    node = PREFIX + "-cnode"
-    pods = ["%s-c%d" % (PREFIX, i) for i in range(pods_n)]
-    make_ns([node] + pods)
+    namespaces = NamespaceFactory(PREFIX)
+    node = namespaces("cnode")
+    pods = namespaces.many("c%d" % i for i in range(pods_n))
     data_dir = os.path.join(tmp, "host-local")
     conf = json.dumps({"cniVersion": "0.4.0", "name": "bench", "type": "ptp", "ipMasq": False, "mtu": 1500,
                        "ipam": {"type": "host-local", "subnet": "10.66.0.0/16", "dataDir": data_dir,
@@ -150,7 +125,7 @@ def bench_cni(pods_n, tmp):
         return time.time() - start
     finally:
         os.close(node_fd)
-        drop_ns([node] + pods)
+        namespaces.cleanup()
 
 
 def main():

@@ -16,35 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from podnet_testlib import run_playbook  # noqa: E402  (the tests' shared library)
+
 STATE_DIR = "/tmp/podnet-bench-lab"
 
 
 def playbook(path, extra, inventory="localhost,"):
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
-        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(ROOT, "tests", "integration", "callback_plugins"),
-        "ANSIBLE_STDOUT_CALLBACK": "podnet_json",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-    })
-    start = time.monotonic()
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, path, "-e",
-                           json.dumps(extra)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit("%s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-3000:]))
-    data = json.loads(proc.stdout[proc.stdout.index('{"plays"'):])
-    changed = sum(h.get("changed", 0) for h in data["stats"].values())
-    return wall, changed, data
+    """(wall seconds, changed tasks, JSON callback data) of one run, with the tests' runner."""
+    result = run_playbook(path, extra_vars=extra, inventory=inventory)
+    return result.wall, result.changed, result.data
 
 
 def node_module_tasks(data, nodes):

@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from podnet_testlib import TEST_PREFIX, LabUnderTest, kill_netns, netns_exists, run_playbook
+from podnet_testlib import LabUnderTest, NamespaceFactory, run_playbook
 
 
 @pytest.fixture(name="run_playbook")
@@ -18,21 +16,9 @@ def run_playbook_fixture():
 
 @pytest.fixture
 def netns_factory():
-    """Create test namespaces (pt<pid>-<suffix>); all are removed at teardown."""
-    made = []
-
-    def make(suffix):
-        name = "%s-%s" % (TEST_PREFIX, suffix)
-        if netns_exists(name):
-            kill_netns(name)
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        made.append(name)
-        return name
-
-    yield make
-    for name in reversed(made):
-        kill_netns(name)
+    """Create test namespaces (pt<pid>-<suffix>, lo up); all are removed at teardown."""
+    with NamespaceFactory() as factory:
+        yield factory
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,10 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared helpers of the integration tests: real namespaces, ansible-playbook runs, a test lab.
+"""The one shared library of the tests and benchmarks: namespaces, ansible-playbook runs, a test lab.
+
+Used by the pytest fixtures (tests/integration/conftest.py) and by bench/ (which puts this
+directory on sys.path): one namespace factory (NamespaceFactory), one kill helper (kill_netns),
+one playbook runner (run_playbook), one deprecation scanner (deprecations, our_deprecations).
 
 Everything made here carries the test prefix (pt<pid>) and lives in its own state dir, so a lab
 that a user has up (prefix pn, /tmp/podnet-lab) is never touched.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +39,8 @@ def ansible_env(extra=None):
         "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        # Deprecations are shown (and those of the collection fail the run: run_playbook).
+        "ANSIBLE_DEPRECATION_WARNINGS": "1",
         "ANSIBLE_HOME": os.path.join(ROOT, ".build", "ansible-home"),
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
@@ -45,10 +51,42 @@ def ansible_env(extra=None):
     return env
 
 
+# What marks a deprecation warning as the collection's own: its name, or a file of ours (the
+# working tree's roles, playbooks, plugins, tests, molecule, or any installed copy of it).
+OUR_MARKERS = ("podnet.calico", "ansible_collections/podnet/calico/") + tuple(
+    os.path.join(ROOT, part) + os.sep for part in ("roles", "playbooks", "plugins", "tests", "molecule", "bench"))
+_MESSAGE_START = re.compile(r"^\[(DEPRECATION WARNING|WARNING|ERROR)\]")
+_BLOCK_END = re.compile(r"^(PLAY |TASK |RUNNING HANDLER |PLAY RECAP|\{\"plays\")")
+
+# Every deprecation seen by run_playbook in this process (tests/conftest.py lists them at the end).
+SEEN_DEPRECATIONS = []
+
+
+def deprecations(text):
+    """The `[DEPRECATION WARNING]` messages in ansible's output, each with its Origin and context lines."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if _MESSAGE_START.match(line) or _BLOCK_END.match(line):
+            if current:
+                blocks.append("\n".join(current).rstrip())
+            current = [line] if line.startswith("[DEPRECATION WARNING]") else None
+        elif current is not None:
+            current.append(line)
+    if current:
+        blocks.append("\n".join(current).rstrip())
+    return blocks
+
+
+def our_deprecations(text, markers=OUR_MARKERS):
+    """The deprecation messages that name the collection or one of its files."""
+    return [block for block in deprecations(text) if any(marker in block for marker in markers)]
+
+
 class PlaybookResult:
     """The outcome of one ansible-playbook run (JSON callback)."""
 
-    def __init__(self, proc, data):
+    def __init__(self, proc, data, wall=None):
+        self.wall = wall
         self.rc = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
@@ -94,8 +132,13 @@ class PlaybookResult:
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory="localhost,", limit=None,
-                 interpreter=None, expect_fail=False, env=None, timeout=900):
-    """Run ansible-playbook with the collection from this checkout; fail the test on surprise."""
+                 interpreter=None, expect_fail=False, env=None, timeout=900, cwd=ROOT):
+    """Run ansible-playbook with the collection from this checkout; fail the test on surprise.
+
+    Surprises: a wrong exit code, or a deprecation warning that comes from the collection
+    (deprecation warnings are on; every one seen is kept in SEEN_DEPRECATIONS). `wall` on the
+    result is the run's wall-clock time in seconds (bench/ uses it).
+    """
     cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, playbook]
     evars = dict(extra_vars or {})
     if interpreter:
@@ -108,14 +151,20 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory="
         cmd.append("--diff")
     if limit:
         cmd += ["--limit", limit]
-    proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(dict({"ANSIBLE_STDOUT_CALLBACK": "podnet_json"}, **(env or {}))),
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=ansible_env(dict({"ANSIBLE_STDOUT_CALLBACK": "podnet_json"}, **(env or {}))),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                           timeout=timeout, check=False)
+    wall = time.monotonic() - start
     try:
         data = json.loads(proc.stdout[proc.stdout.index('{"plays"'):]) if '{"plays"' in proc.stdout else {}
     except ValueError:
         data = {}
-    result = PlaybookResult(proc, data)
+    result = PlaybookResult(proc, data, wall)
+    seen = deprecations(proc.stderr + "\n" + proc.stdout)
+    SEEN_DEPRECATIONS.extend(seen)
+    ours = [block for block in seen if any(marker in block for marker in OUR_MARKERS)]
+    assert not ours, "%s: deprecation warnings from podnet.calico:\n\n%s" % (playbook, "\n\n".join(ours))
     if expect_fail:
         assert result.rc != 0, "expected %s to fail, it passed" % playbook
     else:
@@ -125,6 +174,14 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory="
 
 def netns_exists(name):
     return os.path.exists("/run/netns/%s" % name)
+
+
+def namespaces_with_prefix(prefix):
+    """Names of the network namespaces called <prefix>-..."""
+    out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
+                         check=True).stdout
+    return [line.split()[0] for line in out.splitlines()
+            if line.split() and line.split()[0].startswith(prefix + "-")]
 
 
 def kill_netns(name):
@@ -139,6 +196,40 @@ def kill_netns(name):
                 pass
         time.sleep(0.05)
     subprocess.run(["ip", "netns", "del", name], check=False, stderr=subprocess.DEVNULL)
+
+
+class NamespaceFactory:
+    """Makes network namespaces <prefix>-<suffix> (lo up) and removes every one it made.
+
+    factory = NamespaceFactory(); node = factory("node"); ...; factory.cleanup()
+    A leftover namespace of the same name (an earlier run killed hard) is removed first.
+    """
+
+    def __init__(self, prefix=None):
+        self.prefix = prefix or TEST_PREFIX
+        self.made = []
+
+    def __call__(self, suffix):
+        name = "%s-%s" % (self.prefix, suffix)
+        if netns_exists(name):
+            kill_netns(name)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.made.append(name)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        return name
+
+    def many(self, suffixes):
+        return [self(suffix) for suffix in suffixes]
+
+    def cleanup(self):
+        while self.made:
+            kill_netns(self.made.pop())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
 
 
 LAB_PLAYBOOK_UP = os.path.join(ROOT, "playbooks", "lab_up.yml")
@@ -173,10 +264,7 @@ class LabUnderTest:
             return json.load(handle)
 
     def namespaces(self):
-        out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
-                             check=True).stdout
-        return [line.split()[0] for line in out.splitlines()
-                if line.split() and line.split()[0].startswith(self.prefix + "-")]
+        return namespaces_with_prefix(self.prefix)
 
     def playbook(self, playbook, **kwargs):
         """Run a playbook against the lab's inventory."""
@@ -193,3 +281,23 @@ class LabUnderTest:
             for name in self.namespaces():
                 kill_netns(name)
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def main(argv):
+    """`podnet_testlib.py deprecations FILE...`: print the collection's deprecation warnings found in
+    ansible output files (molecule, ansible-test, the build's lab run); exit 1 when there is one."""
+    if len(argv) < 3 or argv[1] != "deprecations":
+        sys.stderr.write("usage: %s deprecations FILE...\n" % argv[0])
+        return 2
+    found = []
+    for path in argv[2:]:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            found += ["%s:\n%s" % (path, block) for block in our_deprecations(handle.read())]
+    for block in found:
+        print(block + "\n")
+    print("%d deprecation warning(s) from podnet.calico" % len(found))
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -10,6 +10,8 @@ type: stdout
 short_description: JSON output for the collection's integration tests
 description:
   - Prints one JSON document at the end of the run with plays, tasks, per-host results and stats.
+  - Warnings and deprecation warnings of the tasks are displayed as the default callback displays
+    them (on stderr), so the tests see them.
 """
 
 import json
@@ -47,6 +49,8 @@ class CallbackModule(CallbackBase):
         entry = self._task(result._task)
         data = dict(self._clean(result._result))
         data.update(flags)
+        # Shown on stderr as the default callback shows them (this pops them from the result only).
+        self._handle_warnings_and_exception(result)
         host = result._host.get_name()
         if host in entry["hosts"] and "results" in entry["hosts"][host]:
             return

@@ -1,58 +1,23 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures of the data-plane module tests: pnt-prefixed namespaces, playbooks built from task lists,
+"""Fixtures of the data-plane module tests: namespaces, playbooks built from task lists,
 and the two Python interpreters (venv pyroute2 0.9, Debian python3-pyroute2 0.7)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from dp_helpers import sh
-
-PREFIX = "pnt%d" % (os.getpid() % 100000)
-
-INTERPRETERS = [sys.executable]
-if os.path.exists("/usr/bin/python3"):
-    INTERPRETERS.append("/usr/bin/python3")
-
-
-def _kill_and_delete(name):
-    pids = sh("ip", "netns", "pids", name, check=False).split()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(int(pid), sig)
-            except OSError:
-                pass
-        if pids:
-            time.sleep(0.05)
-    subprocess.run(["ip", "netns", "del", name], check=False, stderr=subprocess.DEVNULL)
+from podnet_testlib import PYTHON_INTERPRETERS as INTERPRETERS
 
 
 @pytest.fixture
-def dp_ns():
-    """Create namespaces named pnt<pid>-<suffix> (lo up); every one is removed at teardown."""
-    made = []
-
-    def make(suffix):
-        name = "%s-%s" % (PREFIX, suffix)
-        if os.path.exists("/run/netns/" + name):
-            _kill_and_delete(name)
-        sh("ip", "netns", "add", name)
-        made.append(name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        return name
-
-    yield make
-    for name in reversed(made):
-        _kill_and_delete(name)
+def dp_ns(netns_factory):
+    """The shared namespace factory (pt<pid>-<suffix>, lo up, removed at teardown)."""
+    return netns_factory
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from podnet_testlib import COLLECTIONS, ROOT, TEST_PREFIX, VENV_BIN, kill_netns
+from podnet_testlib import namespaces_with_prefix as prefix_namespaces
+from podnet_testlib import our_deprecations
 
 ansible_runner = pytest.importorskip("ansible_runner", reason="ansible-runner is not installed in this venv")
 
@@ -27,13 +29,6 @@ PREFIX = TEST_PREFIX + "r"
 UNDERLAY = "10.89.220.0/24"
 POD_CIDR = "10.247.0.0/16"
 PROMPTING_KEYS = {"vars_prompt", "pause", "ansible.builtin.pause", "ansible.legacy.pause"}
-
-
-def prefix_namespaces(prefix):
-    out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
-                         check=True).stdout
-    return [line.split()[0] for line in out.splitlines()
-            if line.split() and line.split()[0].startswith(prefix + "-")]
 
 
 class RunnerJob:
@@ -57,7 +52,7 @@ class RunnerJob:
             "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
             "ANSIBLE_HOME": os.path.join(self.base, "ansible-home"),
             "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_DEPRECATION_WARNINGS": "0",
+            "ANSIBLE_DEPRECATION_WARNINGS": "1",
             "ANSIBLE_LOCALHOST_WARNING": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
@@ -89,6 +84,16 @@ class RunnerJob:
             for name in prefix_namespaces(PREFIX):
                 kill_netns(name)
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def assert_no_deprecation_of_ours(result):
+    """The job's whole output (AWX shows it) has no deprecation warning from the collection."""
+    try:
+        text = result.stdout.read()
+    except (OSError, ValueError, AttributeError):
+        text = ""
+    text += "".join(event.get("stdout", "") + "\n" for event in result.events)
+    assert not our_deprecations(text), "\n\n".join(our_deprecations(text))
 
 
 def job_output(result):
@@ -157,6 +162,8 @@ def test_lab_up_and_down_through_ansible_runner(job):
     again = job.run("lab.yml", "main-again", lab_pods_per_node="1", lab_routing="static")
     assert again.status == "successful", job_output(again)
     assert not again.stats.get("changed"), again.stats
+    for result in (up, main, again):
+        assert_no_deprecation_of_ours(result)
 
     down = job.run("lab_down.yml", "down")
     assert down.status == "successful", job_output(down)
