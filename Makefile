@@ -17,20 +17,21 @@ export PY_COLORS := 0
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
 
-.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration molecule bench clean
+.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration integration-targets build molecule bench clean
 
 help:
 	@echo "make lab         bring the lab up, deploy and verify, print what it built"
 	@echo "make lab-down    remove the lab"
-	@echo "make test        every test: sanity, units, integration, molecule"
-	@echo "make sanity | units | integration | molecule | bench"
+	@echo "make test        every test: sanity, build, units, integration, molecule"
+	@echo "make build       build the collection tarball, install it, run sanity and the lab from it"
+	@echo "make sanity | units | integration | integration-targets [T=name] | molecule | bench"
 
 $(BUILD)/deps.stamp: scripts/install-deps.sh
 	@mkdir -p $(BUILD)
 	bash scripts/install-deps.sh
 	@touch $@
 
-$(VENV)/.stamp: requirements/controller.txt requirements/tests.txt scripts/make-venv.sh scripts/get_pip_standin.py
+$(VENV)/.stamp: requirements/controller.txt requirements/tests.txt requirements/docs.txt scripts/make-venv.sh scripts/get_pip_standin.py
 	bash scripts/make-venv.sh
 	@touch $@
 
@@ -62,6 +63,16 @@ units: prep
 
 integration: prep
 	$(PYTEST) tests/integration -q -rs
+	bash scripts/integration-targets.sh
+
+# ansible-test integration targets only (tests/integration/targets/<name>/); T=<name> for one.
+integration-targets: prep
+	bash scripts/integration-targets.sh $(T)
+
+# The artifact a user installs: build, check its file list, install it into a clean path, run
+# ansible-test sanity and the lab's main job from the installed copy (scripts/build.sh).
+build: prep
+	bash scripts/build.sh
 
 # Deprecation warnings are on everywhere; those that come from the collection fail the layer.
 DEPRECATIONS := $(VENV)/bin/python tests/integration/podnet_testlib.py deprecations
@@ -72,6 +83,7 @@ molecule: prep
 
 test: prep
 	$(MAKE) sanity
+	$(MAKE) build
 	$(MAKE) units
 	$(MAKE) integration
 	$(MAKE) molecule
