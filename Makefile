@@ -17,12 +17,13 @@ export PY_COLORS := 0
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
 
-.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration integration-targets build molecule bench clean
+.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration integration-targets build docs molecule bench clean
 
 help:
 	@echo "make lab         bring the lab up, deploy and verify, print what it built"
 	@echo "make lab-down    remove the lab"
-	@echo "make test        every test: sanity, build, units, integration, molecule"
+	@echo "make test        every test: sanity, build, docs, units, integration, molecule"
+	@echo "make docs        the HTML documentation site (.build/docs/html)"
 	@echo "make build       build the collection tarball, install it, run sanity and the lab from it"
 	@echo "make sanity | units | integration | integration-targets [T=name] | molecule | bench"
 
@@ -58,8 +59,14 @@ lab-down: prep
 sanity: prep
 	bash scripts/sanity.sh
 
+# The build, docs and changelog tests that take minutes run in their own targets (build, docs).
 units: prep
-	$(PYTEST) tests/unit -q
+	$(PYTEST) tests/unit -q --ignore=tests/unit/test_build_artifact.py --ignore=tests/unit/test_build_docs.py
+
+# The documentation site: antsibull-docs + Sphinx, warnings are errors (.build/docs/html).
+docs: prep
+	bash scripts/docs.sh
+	PODNET_DOCS_BUILT=$(BUILD)/docs $(PYTEST) -q tests/unit/test_build_docs.py
 
 integration: prep
 	$(PYTEST) tests/integration -q -rs
@@ -84,6 +91,7 @@ molecule: prep
 test: prep
 	$(MAKE) sanity
 	$(MAKE) build
+	$(MAKE) docs
 	$(MAKE) units
 	$(MAKE) integration
 	$(MAKE) molecule

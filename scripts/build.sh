@@ -34,12 +34,13 @@ PODNET_BUILD_TARBALL="$tarball" "$py" -m pytest -p no:cacheprovider -q tests/uni
 step "install into a clean collections path: $installed"
 rm -rf "$base"
 mkdir -p "$installed"
+# Only the clean path: the checkout's .build/collections (which links the working tree) is not seen.
+export ANSIBLE_COLLECTIONS_PATH="$installed"
+export ANSIBLE_HOME="$base/ansible-home"
 ansible-galaxy collection install --no-deps --offline -p "$installed" "$tarball"
 "$py" scripts/get-collections.py "$installed"
 test -f "$coll/MANIFEST.json"
-
-export ANSIBLE_COLLECTIONS_PATH="$installed"
-export ANSIBLE_HOME="$base/ansible-home"
+ansible-galaxy collection list -p "$installed" podnet.calico
 
 if [ "${PODNET_BUILD_SANITY:-1}" != 0 ]; then
     step "ansible-test sanity from the installed copy"
