@@ -17,13 +17,14 @@ export PY_COLORS := 0
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 PLAYBOOK := $(VENV)/bin/ansible-playbook -i localhost,
 
-.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration integration-targets build docs molecule bench clean
+.PHONY: help prep deps venv collection collections lab lab-down test sanity units integration integration-targets build docs changelog molecule bench clean
 
 help:
 	@echo "make lab         bring the lab up, deploy and verify, print what it built"
 	@echo "make lab-down    remove the lab"
 	@echo "make test        every test: sanity, build, docs, units, integration, molecule"
 	@echo "make docs        the HTML documentation site (.build/docs/html)"
+	@echo "make changelog   release: the fragments become galaxy.yml's version in CHANGELOG.rst"
 	@echo "make build       build the collection tarball, install it, run sanity and the lab from it"
 	@echo "make sanity | units | integration | integration-targets [T=name] | molecule | bench"
 
@@ -61,7 +62,8 @@ sanity: prep
 
 # The build, docs and changelog tests that take minutes run in their own targets (build, docs).
 units: prep
-	$(PYTEST) tests/unit -q --ignore=tests/unit/test_build_artifact.py --ignore=tests/unit/test_build_docs.py
+	$(PYTEST) tests/unit -q --ignore=tests/unit/test_build_artifact.py --ignore=tests/unit/test_build_docs.py \
+		--ignore=tests/unit/test_build_changelog.py
 
 # The documentation site: antsibull-docs + Sphinx, warnings are errors (.build/docs/html).
 docs: prep
@@ -96,6 +98,13 @@ test: prep
 	$(MAKE) integration
 	$(MAKE) molecule
 	@echo "make test: all layers passed"
+
+# Release: turn changelogs/fragments/ into the section of galaxy.yml's version in
+# changelogs/changelog.yaml and CHANGELOG.rst (consumes the fragments; run once per release).
+changelog: prep
+	antsibull-changelog lint
+	antsibull-changelog release
+	@echo "changelog: release $$($(VENV)/bin/python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])') written to CHANGELOG.rst"
 
 bench: prep
 	bash bench/run.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make build: the collection as a user gets it.
 #  1. ansible-galaxy collection build -> .build/dist/podnet-calico-<version>.tar.gz
-#  2. tests/unit/test_build_artifact.py checks that tarball's file list
+#  2. tests/unit/test_build_artifact.py checks that tarball's file list; `make changelog` works on a copy
 #  3. install it (and the pinned dependencies) into a clean collections path outside the checkout
 #  4. ansible-test sanity from that installed copy
 #  5. the lab's main job (ansible-playbook podnet.calico.lab) from that installed copy, with a lab
@@ -30,6 +30,9 @@ ansible-galaxy collection build --force --output-path "$dist" "$root"
 
 step "tarball file list"
 PODNET_BUILD_TARBALL="$tarball" "$py" -m pytest -p no:cacheprovider -q tests/unit/test_build_artifact.py
+
+step "changelog release on a copy"
+"$py" -m pytest -p no:cacheprovider -q tests/unit/test_build_changelog.py
 
 step "install into a clean collections path: $installed"
 rm -rf "$base"

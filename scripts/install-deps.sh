@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages that the lab and the tests need (idempotent).
 set -eu
-PKGS="etcd-server etcd-client bird2 openssh-server containernetworking-plugins iproute2 tcpdump
+PKGS="etcd-server etcd-client bird2 openssh-server openssh-client containernetworking-plugins iproute2 tcpdump
 iputils-arping iputils-ping netcat-openbsd python3 python3-venv python3-pyroute2 python3-netaddr openssl rsync
 util-linux procps"
 missing=""

@@ -28,6 +28,9 @@ if command -v python3.11 >/dev/null 2>&1 && [ "$py" != "3.11" ]; then
     echo "== ansible-test sanity --test compile (python 3.11, the nodes' Python)"
     ansible-test sanity --test compile --python 3.11 --color no
 fi
+echo "== antsibull-docs lint-collection-docs (module, filter and role docs as the docs site renders them)"
+ANSIBLE_COLLECTIONS_PATH="$(dirname "$(dirname "$(dirname "$dest")")")${ANSIBLE_COLLECTIONS_PATH:+:$ANSIBLE_COLLECTIONS_PATH}" \
+    antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all "$dest"
 cd "$root"
 echo "== ansible-lint (production profile)"
 ansible-lint --offline -q
