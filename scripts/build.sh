@@ -48,7 +48,18 @@ ansible-galaxy collection list -p "$installed" podnet.calico
 if [ "${PODNET_BUILD_SANITY:-1}" != 0 ]; then
     step "ansible-test sanity from the installed copy"
     pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    (cd "$coll" && ansible-test sanity --python "$pyver" --color no --truncate 0) 2>&1 | tee "$log/sanity.log"
+    # ansible-test shares its sanity venvs (~/.ansible/test/venv) between runs: a sanity run of
+    # another checkout creating the same venv at the same moment fails pip; that case is retried once.
+    for attempt in 1 2; do
+        if (cd "$coll" && ansible-test sanity --python "$pyver" --color no --truncate 0) 2>&1 | tee "$log/sanity.log"; then
+            break
+        fi
+        if [ "$attempt" = 1 ] && grep -q "Could not install packages due to an OSError" "$log/sanity.log"; then
+            echo "build: ansible-test's shared venv was being created by another run; again"
+            continue
+        fi
+        exit 1
+    done
     if grep -q "All targets skipped" "$log/sanity.log"; then
         echo "build: ansible-test found no targets in $coll" >&2
         exit 1
