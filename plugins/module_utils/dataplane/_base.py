@@ -233,15 +233,13 @@ class ResourceManager(object):
 
     A subclass implements ``parse(state, config)`` (every check, no change), ``gather(entries)``
     (the objects for state gathered) and ``plan(state, entries)``, which returns a list of
-    ``(key, before, predicted_after, steps)`` where steps are ``(text, action, undo)`` tuples (undo
-    None with ``last`` True for changes that cannot be undone), and ``read_after(key)`` for the
-    object as the kernel has it after the run. All reading happens in parse and plan, so a bad entry
+    ``(key, before, predicted_after, steps)`` where a step is ``(text, action, undo)``, or
+    ``(text, action, None, 'last')`` for a change that cannot be undone (run after all the others),
+    and may implement ``read_after(key, predicted)`` for the object as the kernel has it after the run. All reading happens in parse and plan, so a bad entry
     is found before the first change.
     """
 
     STATES = STATES
-    #: the name of the objects in messages
-    NOUN = 'object'
 
     def __init__(self, netns=None, check_mode=False, cache=None, force=False):
         self.cache = cache if cache is not None else NamespaceCache()

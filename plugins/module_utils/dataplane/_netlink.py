@@ -119,14 +119,6 @@ def open_netns(path, netns, option):
         raise NamespaceError('%s: cannot open network namespace %r (%s): %s' % (option, netns, path, exc.strerror))
 
 
-def pyroute2_version():
-    try:
-        from importlib.metadata import version
-        return version('pyroute2')
-    except Exception:  # pylint: disable=broad-except
-        return 'unknown'
-
-
 class Namespace(object):
     """An existing network namespace (or the current one) and one IPRoute socket in it."""
 
@@ -233,11 +225,6 @@ def nl_call(what, func, *args, **kwargs):
 
 # ---------------------------------------------------------------- links
 
-def _attr(msg, name, default=None):
-    value = msg.get_attr(name)
-    return default if value is None else value
-
-
 def link_dict(msg):
     """The facts of a link message that the data-plane modules use."""
     info = msg.get_attr('IFLA_LINKINFO')
@@ -284,10 +271,6 @@ def get_link(ipr, ifname=None, index=None):
             return None
         raise DataplaneError('reading link %s failed: %s' % (ifname or index, describe_error(exc)))
     return link_dict(msgs[0]) if msgs else None
-
-
-def set_link(ipr, index, what, **kwargs):
-    nl_call(what, ipr.link, 'set', index=index, **kwargs)
 
 
 def del_link(ipr, index, what):

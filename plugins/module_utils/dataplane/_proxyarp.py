@@ -40,8 +40,6 @@ def _is_pattern(text):
 class ProxyArpManager(ResourceManager):
     """Computes and applies the difference between listed interface settings and /proc/sys/net."""
 
-    NOUN = 'interface'
-
     def parse(self, state, config):
         entries = []
         for i, raw in enumerate(config or []):

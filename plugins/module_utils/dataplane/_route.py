@@ -82,8 +82,6 @@ def route_view(route, netns):
 class RouteManager(ResourceManager):
     """Computes and applies the difference between listed routes and the kernel's."""
 
-    NOUN = 'route'
-
     def __init__(self, netns=None, check_mode=False, cache=None, proto=OWNED_ROUTE_PROTO, force=False):
         super(RouteManager, self).__init__(netns, check_mode, cache, force)
         self.default_ns = self.ns

@@ -43,8 +43,6 @@ def no_ipip_message(option, detail):
 class TunnelManager(ResourceManager):
     """Computes and applies the difference between listed tunnels and the kernel."""
 
-    NOUN = 'tunnel'
-
     def __init__(self, netns=None, check_mode=False, cache=None, force=False):
         super(TunnelManager, self).__init__(netns, check_mode, cache, force)
         self._links = None

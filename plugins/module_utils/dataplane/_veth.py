@@ -34,8 +34,6 @@ def _covered():
 class VethManager(ResourceManager):
     """Computes and applies the difference between listed veth pairs and the kernel."""
 
-    NOUN = 'veth pair'
-
     def __init__(self, netns=None, check_mode=False, cache=None, force=False):
         super(VethManager, self).__init__(netns, check_mode, cache, force)
         self.node = self.ns
