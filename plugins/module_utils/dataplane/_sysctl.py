@@ -54,6 +54,12 @@ def read_int(path):
         raise DataplaneError('sysctl %s holds %r, not a number' % (path, text))
 
 
+def read_in(namespace, paths):
+    """Read several sysctls in one visit to ``namespace``; returns {path: int} (used by the CNI plugin)."""
+    with namespace.entered():
+        return dict((p, read_int(p)) for p in paths)
+
+
 def write_in(namespace, values):
     """Write {path: value} in one visit to ``namespace``."""
     with namespace.entered():
