@@ -230,7 +230,9 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: ['add route blackhole 10.65.0.0/26 proto 201', 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201']
+  sample:
+    - 'add route blackhole 10.65.0.0/26 proto 201'
+    - 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201'
 gathered:
   description: The routes read, in the form of RV(before).
   returned: when state is gathered

@@ -247,7 +247,10 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: ['create vxlan.calico (vxlan, VNI 4096, port 4789)', 'set vxlan.calico up', 'add 10.65.0.0/32 to vxlan.calico']
+  sample:
+    - 'create vxlan.calico (vxlan, VNI 4096, port 4789)'
+    - 'set vxlan.calico up'
+    - 'add 10.65.0.0/32 to vxlan.calico'
 gathered:
   description: The tunnels read, in the form of RV(before).
   returned: when state is gathered

@@ -160,7 +160,8 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: ['set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1']
+  sample:
+    - 'set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1'
 gathered:
   description: The interfaces read, in the form of RV(before).
   returned: when state is gathered

@@ -303,4 +303,3 @@ class ResourceManager(object):
         if not self.force:
             raise InputError('%s: %s does not carry our mark; not touching it (set force: true to act on it '
                              'anyway)' % (option, what))
-

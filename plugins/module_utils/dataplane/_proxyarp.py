@@ -155,8 +155,8 @@ class ProxyArpManager(ResourceManager):
                     family, section, leaf, kind = SETTINGS[key]
                     path = sysctl_path(family, section, name, leaf)
                     dotted = 'net.%s.%s.%s.%s' % (family, section, name, leaf)
-                    steps.append(('set %s = %d (was %d)%s' % (dotted, value, int(old[key]),
-                                                             (' in %s' % self.netns) if self.netns else ''),
+                    where = (' in %s' % self.netns) if self.netns else ''
+                    steps.append(('set %s = %d (was %d)%s' % (dotted, value, int(old[key]), where),
                                   self._writer(path, value), self._writer(path, int(old[key]))))
             items.append((name, dict(ifname=name, **old), dict(ifname=name, **new), steps))
         return items

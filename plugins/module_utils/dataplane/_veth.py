@@ -370,4 +370,3 @@ class VethManager(ResourceManager):
                                                              aside), rename, undo),
                 ('remove the old %s (renamed %s)' % (name, aside),
                  lambda: del_link(self.node.ipr, index, 'removing the old %s (%s)' % (name, aside)), None, 'last')]
-
