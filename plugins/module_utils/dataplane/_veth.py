@@ -357,15 +357,19 @@ class VethManager(ResourceManager):
         was_up = host['up']
 
         def rename():
+            # down first: kernels before 6.x refuse to rename a link that is up (EBUSY)
+            nl_call('setting %s down before recreating it' % name, self.node.ipr.link, 'set', index=index,
+                    state='down')
             nl_call('renaming %s to %s before recreating it' % (name, aside), self.node.ipr.link, 'set',
-                    index=index, state='down', ifname=aside)
+                    index=index, ifname=aside)
 
         def undo():
             new = get_link(self.node.ipr, name)
             if new is not None and new['index'] != index:
                 del_link(self.node.ipr, new['index'], 'removing the new %s' % name)
-            nl_call('renaming %s back to %s' % (aside, name), self.node.ipr.link, 'set', index=index, ifname=name,
-                    state='up' if was_up else 'down')
+            nl_call('renaming %s back to %s' % (aside, name), self.node.ipr.link, 'set', index=index, ifname=name)
+            if was_up:
+                nl_call('setting %s up again' % name, self.node.ipr.link, 'set', index=index, state='up')
         return [('rename %s (peer not in %s as %s) to %s' % (name, e['container_netns'], e['container_ifname'],
                                                              aside), rename, undo),
                 ('remove the old %s (renamed %s)' % (name, aside),
