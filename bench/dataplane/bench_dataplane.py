@@ -34,7 +34,7 @@ def tasks_for(node, pods):
     for i, p in enumerate(pods):
         routes += [{"netns": p, "dst": "169.254.1.1", "dev": "eth0"},
                    {"netns": p, "dst": "default", "via": "169.254.1.1", "dev": "eth0"}]
-    node_routes = [{"dst": "%s/32" % v["addresses"][0], "dev": "{{ veths.pairs[%d].host_ifname }}" % i}
+    node_routes = [{"dst": "%s/32" % v["addresses"][0], "dev": "{{ veths.after[%d].host_ifname }}" % i}
                    for i, v in enumerate(veths)]
     return veths, routes, node_routes
 
@@ -43,7 +43,8 @@ def playbook(node, pods, path):
     veths, routes, node_routes = tasks_for(node, pods)
     play = [{"name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
         {"name": "veths", "podnet.calico.calico_veth": {"netns": node, "config": veths}, "register": "veths"},
-        {"name": "sysctls", "podnet.calico.proxy_arp": {"netns": node, "config": [{"interface": "cali*"}]}},
+        {"name": "sysctls", "podnet.calico.proxy_arp": {"netns": node, "config": [
+            {"interface": "cali*", "proxy_arp": True, "proxy_delay": 0, "forwarding": True}]}},
         {"name": "routes", "podnet.calico.calico_route": {"netns": node, "config": routes + node_routes}},
     ]}]
     with open(path, "w") as handle:
@@ -79,10 +80,10 @@ def bench_modules(pods_n, interpreter, tmp):
 def bench_engines(pods_n):
     """The same work through module_utils directly, in this process (no Ansible)."""
     sys.path.insert(0, COLLECTIONS)
-    from ansible_collections.podnet.calico.plugins.module_utils._netlink import NamespaceCache
-    from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
-    from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
-    from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import NamespaceCache
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager
     with NamespaceFactory(PREFIX) as namespaces:
         node = namespaces("enode")
         pods = namespaces.many("e%d" % i for i in range(pods_n))
@@ -92,9 +93,10 @@ def bench_engines(pods_n):
             veths, routes, dummy = tasks_for(node, pods)
             with NamespaceCache() as cache:
                 res = VethManager(node, cache=cache).run("merged", veths)
-                ProxyArpManager(node, cache=cache).run("merged", [{"interface": "cali*"}])
+                ProxyArpManager(node, cache=cache).run("merged", [
+                    {"interface": "cali*", "proxy_arp": True, "proxy_delay": 0, "forwarding": True}])
                 node_routes = [{"dst": "%s/32" % v["addresses"][0], "dev": p["host_ifname"]}
-                               for v, p in zip(veths, res["pairs"])]
+                               for v, p in zip(veths, res["after"])]
                 RouteManager(node, cache=cache).run("merged", routes + node_routes)
             times.append(time.time() - start)
         return times

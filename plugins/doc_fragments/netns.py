@@ -2,7 +2,7 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-# Keep in step with NETNS_ARGUMENT_SPEC in plugins/module_utils/_dp_common.py.
+# Keep in step with NETNS_ARGUMENT_SPEC in plugins/module_utils/dataplane/_base.py.
 
 
 class ModuleDocFragment(object):

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.podnet.calico.plugins.module_utils.calico._mtu import mtu_problem
+
 ENCAP_MODES = ('Always', 'CrossSubnet', 'Never')
-# Bytes an encapsulation adds to each packet on an IPv4 underlay.
-ENCAP_OVERHEAD = {'ipip': 20, 'vxlan': 50, 'none': 0}
 
 
 def _network(value):
@@ -108,12 +108,10 @@ def calico_manifest_preflight(settings):
     mtu = _as_int(settings, 'mtu', errors)
     underlay = _as_int(settings, 'underlay_mtu', errors)
     if mtu is not None and underlay is not None:
-        limit = underlay - ENCAP_OVERHEAD[encap]
         if mtu < 576:
             errors.append('mtu %d is below the IPv4 minimum of 576' % mtu)
-        elif mtu > limit:
-            errors.append('mtu %d is too large for %s encapsulation on an underlay MTU of %d: at most %d '
-                          '(the encapsulation adds %d bytes)' % (mtu, encap, underlay, limit, ENCAP_OVERHEAD[encap]))
+        elif mtu_problem(mtu, encap, underlay):
+            errors.append(mtu_problem(mtu, encap, underlay).replace('MTU', 'mtu', 1))
 
     if datastore == 'etcd':
         endpoints = _as_list(settings.get('etcd_endpoints'))

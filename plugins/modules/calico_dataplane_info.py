@@ -133,13 +133,14 @@ pods:
   sample: [{netns: pod-a, kind: pod, interfaces: [], routes: [], gateway_neighbour: null}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError,
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import require_lib, run_reader
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._info import gather
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
+    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
 )
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import NETNS_ARGUMENT_SPEC
-from ansible_collections.podnet.calico.plugins.module_utils._dp_info import gather
 
 
 def main():
@@ -149,13 +150,13 @@ def main():
         pod_netns=dict(type='list', elements='str', default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        main_view, pods = gather(module.params['netns'], module.params['kind'], module.params['pod_netns'])
-    except DataplaneError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, dataplane=main_view, pods=pods)
+    require_lib(module, 'pyroute2', HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR)
+    p = module.params
+
+    def read(cache):
+        main_view, pods = gather(p['netns'], p['kind'], p['pod_netns'], cache)
+        return {'dataplane': main_view, 'pods': pods}
+    run_reader(module, read)
 
 
 if __name__ == '__main__':

@@ -26,10 +26,14 @@ description:
 extends_documentation_fragment:
   - podnet.calico.attributes
   - podnet.calico.netns
+  - podnet.calico.force
 options:
   state:
     description:
-      - V(merged) adds the listed routes or repairs them.
+      - V(merged) adds the listed routes or repairs them. A route takes its slot (table, destination,
+        metric); a slot held by a route of another protocol (an administrator's static route, a
+        daemon's route) is an error unless O(force=true).
+      - V(replaced) is the same as V(merged) for routes, a listed route being a whole object.
       - V(overridden) does the same and removes every route with protocol O(proto) that is not listed, in
         O(netns) and in every namespace named by an entry.
       - V(deleted) removes the listed routes if they carry protocol O(proto); with an empty O(config) it
@@ -37,12 +41,15 @@ options:
       - V(gathered) changes nothing and returns the routes with protocol O(proto) in O(netns) and in the
         namespaces named by the entries.
     type: str
-    choices: [merged, overridden, deleted, gathered]
+    choices: [merged, replaced, overridden, deleted, gathered]
     default: merged
   proto:
     description:
       - The route protocol number that marks the routes this module owns (1-255).
-      - Felix uses 80 and BIRD 12; use those only to take over routes those daemons made.
+      - The kernel's protocols (0 kernel-unspec, 1 redirect, 2 kernel, 3 boot, 4 static) are refused, so that
+        O(state=overridden) can never remove the kernel's or the boot routes.
+      - A routing daemon's protocol (Felix 80, BIRD 12, zebra 11, dhcp 16, ...) needs O(force=true); use one
+        only to take over routes that daemon made.
     type: int
     default: 201
   config:
@@ -100,7 +107,7 @@ options:
         default: main
       proto:
         description:
-          - Protocol number of this route, when it is not O(proto).
+          - Protocol number of this route, when it is not O(proto); the same rules as for O(proto).
         type: int
 attributes:
   check_mode:
@@ -160,12 +167,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-routes:
+before:
   description:
-    - The listed routes after the task (predicted in check mode), or the gathered ones.
+    - The routes this task is about (the listed ones and those it removes) as they were before it;
+      absent ones are left out. With O(state=gathered), the gathered routes.
   returned: always
   type: list
   elements: dict
+  sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
   contains:
     netns:
       description: Namespace of the route as given (null for the module's own namespace).
@@ -207,44 +216,57 @@ routes:
       description: Protocol number.
       type: int
       sample: 201
-    changed:
-      description: Whether this route was added or replaced.
-      type: bool
-      returned: unless state is gathered
-      sample: true
-removed:
-  description: Routes removed (or that would be removed in check mode), same fields as O(config).
+after:
+  description:
+    - The same routes after the task (predicted in check mode), in the same form as RV(before);
+      removed ones are left out.
   returned: always
   type: list
   elements: dict
-  sample: [{dst: 10.65.0.5/32, dev: cali0a1b2c3d4e5, type: unicast, table: 254, metric: 0, proto: 201}]
+  sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
+changes:
+  description:
+    - One line per kernel change, in the order they were made (would be made, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - 'add route blackhole 10.65.0.0/26 proto 201'
+    - 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201'
+gathered:
+  description: The routes read, in the form of RV(before).
+  returned: when state is gathered
+  type: list
+  elements: dict
+  sample: [{dst: 10.65.0.2/32, dev: cali8e807cde39b, scope: link, type: unicast, table: 254, metric: 0, proto: 201}]
+not_undone:
+  description:
+    - On failure, the changes of this run that could not be undone (empty when all were).
+  returned: failure
+  type: list
+  elements: str
+  sample: []
 diff:
-  description: Routes before and after, in matching positions (null for absent).
+  description: Before and after of every changed route, keyed by "<dst> table <table> metric <metric> [in <netns>]" (null when absent).
   returned: when diff mode is on and state is not gathered
   type: dict
-  sample:
-    before: [null]
-    after: [{dst: 10.65.0.0/26, type: blackhole, table: 254, proto: 201}]
+  contains:
+    before:
+      description: The changed routes as they were.
+      type: dict
+    after:
+      description: The changed routes after the task.
+      type: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, OWNED_ROUTE_PROTO, STATE_ARGUMENT_SPEC, run_resource_module,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import OWNED_ROUTE_PROTO
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager
 
 
 def main():
-    argument_spec = dict(NETNS_ARGUMENT_SPEC)
-    argument_spec.update(STATE_ARGUMENT_SPEC)
-    argument_spec['proto'] = dict(type='int', default=OWNED_ROUTE_PROTO)
-    argument_spec['config'] = dict(
-        type='list', elements='dict', default=[],
-        options=dict(
+    module = dataplane_module(
+        dict(
             netns=dict(type='str'),
             dst=dict(type='str', required=True),
             via=dict(type='str', aliases=['gateway']),
@@ -256,12 +278,10 @@ def main():
             table=dict(type='str', default='main'),
             proto=dict(type='int'),
         ),
+        extra=dict(proto=dict(type='int', default=OWNED_ROUTE_PROTO)),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-
-    run_resource_module(module, lambda cache: RouteManager(module.params['netns'], module.check_mode, cache, module.params['proto']))
+    p = module.params
+    run_engine(module, lambda cache: RouteManager(p['netns'], module.check_mode, cache, p['proto'], p['force']))
 
 
 if __name__ == '__main__':

@@ -22,23 +22,30 @@ description:
   - VNI, port, underlay device and local address cannot be changed on a live VXLAN device; when they
     differ the device is recreated (routes through it must then be programmed again). MAC, MTU, address
     and peers are repaired in place.
-  - Owned devices are C(vxlan.calico) and C(vxlan-v6.calico) of type vxlan. C(tunl0) is only touched when listed.
+  - Owned devices are C(vxlan.calico) and C(vxlan-v6.calico) of type vxlan, and C(tunl0), which is only
+    touched when listed. A VXLAN device of another name needs O(force=true).
+  - Every change is journaled and undone in reverse when a later step fails. A device that is removed or
+    recreated is read completely first (link, addresses, ARP and FDB entries, routes through it), and the
+    undo builds it again from that; the error says exactly what could not be undone.
 extends_documentation_fragment:
   - podnet.calico.attributes
   - podnet.calico.netns
+  - podnet.calico.force
 options:
   state:
     description:
-      - V(merged) creates or repairs the listed tunnels and adds or fixes the listed peers.
-      - V(overridden) does the same, removes peers of the listed devices that are not listed, and removes
-        owned VXLAN devices that are not listed.
+      - V(merged) creates or repairs the listed tunnels, adds the listed address and adds or fixes the listed
+        peers; it never removes an address or a peer that is not listed.
+      - V(replaced) makes each listed tunnel exactly as given; other IPv4 addresses and, when
+        O(config[].peers) is given, unlisted peers are removed.
+      - V(overridden) does what V(replaced) does and removes owned VXLAN devices that are not listed.
       - V(deleted) removes the listed VXLAN devices, or only the listed peers when O(config[].peers) is
         given; for C(tunl0) it removes its addresses and sets it down. With an empty O(config) it removes
         every owned VXLAN device.
       - V(gathered) changes nothing and returns the listed tunnels, or all of C(vxlan.calico),
         C(vxlan-v6.calico) and C(tunl0) that exist.
     type: str
-    choices: [merged, overridden, deleted, gathered]
+    choices: [merged, replaced, overridden, deleted, gathered]
     default: merged
   config:
     description:
@@ -79,8 +86,8 @@ options:
         default: 4789
       address:
         description:
-          - Tunnel address, one address from the node's block (V(10.65.0.0) or V(10.65.0.0/32)). Other
-            IPv4 addresses on the device are removed.
+          - Tunnel address, one address from the node's block (V(10.65.0.0) or V(10.65.0.0/32)). With
+            O(state=replaced) and O(state=overridden) other IPv4 addresses on the device are removed.
         type: str
       mtu:
         description:
@@ -167,11 +174,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-tunnels:
-  description: The listed tunnels after the task (predicted in check mode), or the gathered ones.
+before:
+  description:
+    - The tunnels this task is about (the listed ones and those it removes) as they were before it;
+      absent ones are left out. With O(state=gathered), the gathered tunnels.
   returned: always
   type: list
   elements: dict
+  sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
   contains:
     type:
       description: Tunnel kind.
@@ -223,55 +233,64 @@ tunnels:
       type: list
       elements: dict
       sample: [{vtep_ip: 10.65.0.64, vtep_mac: 66:3b:1c:0a:9e:52, underlay_ip: 192.168.50.12}]
-    changed:
-      description: Whether this tunnel changed.
-      type: bool
-      returned: unless state is gathered
-      sample: true
-    changes:
-      description: What was done (create, recreate, mac, mtu, up, address, peers, stale peers).
-      type: list
-      elements: str
-      returned: when the tunnel changed
-      sample: [create, address, peers]
-removed:
-  description: Names of the devices removed (or that would be removed in check mode).
+after:
+  description:
+    - The same tunnels after the task (predicted in check mode), in the same form as RV(before);
+      removed ones are left out.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
+changes:
+  description:
+    - One line per kernel change, in the order they were made (would be made, in check mode).
   returned: always
   type: list
   elements: str
-  sample: [vxlan.calico]
+  sample:
+    - 'create vxlan.calico (vxlan, VNI 4096, port 4789)'
+    - 'set vxlan.calico up'
+    - 'add 10.65.0.0/32 to vxlan.calico'
+gathered:
+  description: The tunnels read, in the form of RV(before).
+  returned: when state is gathered
+  type: list
+  elements: dict
+  sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789}]
+not_undone:
+  description:
+    - On failure, the changes of this run that could not be undone (empty when all were).
+  returned: failure
+  type: list
+  elements: str
+  sample: []
 diff:
   description: Before and after of every changed tunnel, keyed by device name (null when absent).
   returned: when diff mode is on and state is not gathered
   type: dict
-  sample:
-    before: {vxlan.calico: null}
-    after: {vxlan.calico: {name: vxlan.calico, vni: 4096}}
+  contains:
+    before:
+      description: The changed tunnels as they were.
+      type: dict
+    after:
+      description: The changed tunnels after the task.
+      type: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC, run_resource_module,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_tunnel import TunnelManager
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import VXLAN_PORT, VXLAN_VNI
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._tunnel import TunnelManager
 
 
 def main():
-    argument_spec = dict(NETNS_ARGUMENT_SPEC)
-    argument_spec.update(STATE_ARGUMENT_SPEC)
-    argument_spec['config'] = dict(
-        type='list', elements='dict', default=[],
-        options=dict(
+    module = dataplane_module(
+        dict(
             type=dict(type='str', required=True, choices=['vxlan', 'ipip']),
             name=dict(type='str'),
             node_name=dict(type='str'),
             mac=dict(type='str'),
-            vni=dict(type='int', default=4096),
-            port=dict(type='int', default=4789),
+            vni=dict(type='int', default=VXLAN_VNI),
+            port=dict(type='int', default=VXLAN_PORT),
             address=dict(type='str'),
             mtu=dict(type='int'),
             underlay_dev=dict(type='str'),
@@ -282,13 +301,10 @@ def main():
                 underlay_ip=dict(type='str', required=True),
             )),
         ),
-        mutually_exclusive=[('node_name', 'mac')],
+        config_kwargs=dict(mutually_exclusive=[('node_name', 'mac')]),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-
-    run_resource_module(module, lambda cache: TunnelManager(module.params['netns'], module.check_mode, cache))
+    p = module.params
+    run_engine(module, lambda cache: TunnelManager(p['netns'], module.check_mode, cache, p['force']))
 
 
 if __name__ == '__main__':

@@ -16,24 +16,33 @@ description:
   - One task can wire a whole node; every namespace is entered once and gets one netlink socket.
   - Drift is repaired, not ignored; a wrong MTU, host MAC, address set, a link that is down, or a peer
     that sits in another namespace.
-  - If a step fails after a veth was created, every veth this task created is removed again.
-  - Only host interfaces named C(cali*) of type veth are considered owned by this module; O(state=overridden)
-    and O(state=deleted) with an empty O(config) never touch anything else.
+  - Every change is journaled; if a step fails, every change of the task is undone in reverse (a veth this
+    task created is removed again, a repaired MTU, MAC or address is put back) and the error says exactly
+    what could not be undone. A pair whose peer sits in another namespace is recreated as follows; the old
+    host end is renamed aside, the new pair is made, and the old one is removed last, once everything
+    else worked.
+  - Only host interfaces named C(cali*) of type veth are owned by this module; O(state=overridden)
+    and O(state=deleted) with an empty O(config) never touch anything else, and an explicit
+    O(config[].host_ifname) of another interface needs O(force=true).
   - Routes of the pod (C(169.254.1.1 dev eth0 scope link), C(default via 169.254.1.1)) and the host's
     C(/32) routes are made by M(podnet.calico.calico_route); the host end's sysctls by M(podnet.calico.proxy_arp).
 extends_documentation_fragment:
   - podnet.calico.attributes
   - podnet.calico.netns
+  - podnet.calico.force
 options:
   state:
     description:
-      - V(merged) creates the listed pairs or repairs them.
-      - V(overridden) does the same and also removes every C(cali*) veth in O(netns) that is not listed
-        (stale workloads).
+      - V(merged) creates the listed pairs or repairs what is listed (MTU, host MAC, link state) and adds the
+        listed addresses; it never removes an address that is not listed.
+      - V(replaced) makes each listed pair exactly as given; addresses not listed are removed from the
+        container end, and any address is removed from the host end.
+      - V(overridden) does what V(replaced) does and also removes every C(cali*) veth in O(netns) that is not
+        listed (stale workloads).
       - V(deleted) removes the listed pairs; with an empty O(config) it removes every C(cali*) veth in O(netns).
       - V(gathered) changes nothing and returns the listed pairs, or all C(cali*) host ends when O(config) is empty.
     type: str
-    choices: [merged, overridden, deleted, gathered]
+    choices: [merged, replaced, overridden, deleted, gathered]
     default: merged
   config:
     description:
@@ -50,6 +59,7 @@ options:
       host_ifname:
         description:
           - An explicit host-side interface name (at most 15 characters) instead of the derived one.
+          - A name that does not start with C(cali) is refused unless O(force=true).
         type: str
       container_netns:
         description:
@@ -76,8 +86,12 @@ options:
       addresses:
         description:
           - Addresses of the container end, as C(a.b.c.d) or C(a.b.c.d/32) (IPv6 C(/128)). Other prefix
-            lengths are refused, as Calico gives each workload single addresses. Addresses not listed
-            are removed from the container end (IPv6 link-local ones excepted).
+            lengths are refused, as Calico gives each workload single addresses. With O(state=replaced) and
+            O(state=overridden) addresses not listed are removed from the container end (IPv6 link-local
+            ones excepted).
+          - Refused before anything changes; an address given to two entries or already routed to another
+            C(cali*) interface, and addresses no workload can have (V(0.0.0.0), C(127.0.0.0/8),
+            V(169.254.1.1) and other link-local ones, multicast, V(255.255.255.255), C(240.0.0.0/4)).
         type: list
         elements: str
         default: []
@@ -133,14 +147,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-pairs:
+before:
   description:
-    - One entry per listed pair after the task (predicted in check mode), or the gathered pairs.
-    - The C(@ifN) that C(ip link) shows on each side is the other side's index, C(host_peer_ifindex) and
-      C(container_peer_ifindex).
+    - The veth pairs this task is about (the listed ones and those it removes) as they were before it;
+      absent ones are left out. With O(state=gathered), the gathered veth pairs.
   returned: always
   type: list
   elements: dict
+  sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
   contains:
     workload:
       description: The workload id, when given.
@@ -199,60 +213,73 @@ pairs:
       type: list
       elements: str
       sample: [10.65.0.2/32]
-    changes:
-      description: What was done to this pair (create, recreate, mtu, host_mac, addresses, ...); only for changed pairs.
-      type: list
-      elements: str
-      returned: when the pair changed
-      sample: [create]
-removed:
-  description: Host-side names of the pairs removed (or that would be removed in check mode).
+after:
+  description:
+    - The same veth pairs after the task (predicted in check mode), in the same form as RV(before);
+      removed ones are left out.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
+changes:
+  description:
+    - One line per kernel change, in the order they were made (would be made, in check mode).
   returned: always
   type: list
   elements: str
-  sample: [cali0a1b2c3d4e5]
+  sample:
+    - 'create veth cali8e807cde39b with peer eth0 in pod-net-test'
+    - 'set MTU 1450 on eth0 in pod-net-test'
+    - 'set eth0 in pod-net-test up'
+    - 'add 10.65.0.2/32 to eth0 in pod-net-test'
+    - 'set cali8e807cde39b up'
+gathered:
+  description: The veth pairs read, in the form of RV(before).
+  returned: when state is gathered
+  type: list
+  elements: dict
+  sample: [{host_ifname: cali8e807cde39b, host_ifindex: 7, mtu: 1450}]
+not_undone:
+  description:
+    - On failure, the changes of this run that could not be undone (empty when all were).
+  returned: failure
+  type: list
+  elements: str
+  sample: []
 diff:
-  description: Before and after of every changed pair, keyed by host interface name (null when absent).
+  description: Before and after of every changed veth pair, keyed by host interface name (null when absent).
   returned: when diff mode is on and state is not gathered
   type: dict
-  sample:
-    before: {cali8e807cde39b: null}
-    after: {cali8e807cde39b: {host_ifname: cali8e807cde39b, mtu: 1450}}
+  contains:
+    before:
+      description: The changed veth pairs as they were.
+      type: dict
+    after:
+      description: The changed veth pairs after the task.
+      type: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC, run_resource_module,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
 
 
 def main():
-    argument_spec = dict(NETNS_ARGUMENT_SPEC)
-    argument_spec.update(STATE_ARGUMENT_SPEC)
-    argument_spec['config'] = dict(
-        type='list', elements='dict', default=[],
-        options=dict(
+    module = dataplane_module(
+        dict(
             workload=dict(type='str'),
             host_ifname=dict(type='str'),
             container_netns=dict(type='str'),
             container_ifname=dict(type='str', default='eth0'),
             mtu=dict(type='int'),
-            host_mac=dict(type='str', default='ee:ee:ee:ee:ee:ee'),
+            host_mac=dict(type='str', default=HOST_MAC),
             addresses=dict(type='list', elements='str', default=[]),
         ),
-        mutually_exclusive=[('workload', 'host_ifname')],
-        required_one_of=[('workload', 'host_ifname')],
+        config_kwargs=dict(mutually_exclusive=[('workload', 'host_ifname')],
+                           required_one_of=[('workload', 'host_ifname')]),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-
-    run_resource_module(module, lambda cache: VethManager(module.params['netns'], module.check_mode, cache))
+    p = module.params
+    run_engine(module, lambda cache: VethManager(p['netns'], module.check_mode, cache, p['force']))
 
 
 if __name__ == '__main__':

@@ -15,23 +15,28 @@ description:
   - The values are read and written in C(/proc/sys/net) of the namespace O(netns).
   - The node only answers for C(169.254.1.1) while it has a route to that address that leaves by another
     interface, normally its default route. Without one, pods lose their gateway.
-  - Interfaces named C(cali*) are the ones this module owns for O(state=overridden) and for
-    O(state=deleted) with an empty O(config).
+  - Interfaces named C(cali*) are the ones this module owns. A pattern matches only those (never C(lo) or
+    the uplink), and an exact other name is refused, unless O(force=true).
+  - Every write is journaled and the earlier ones are written back when a later one fails.
 extends_documentation_fragment:
   - podnet.calico.attributes
   - podnet.calico.netns
+  - podnet.calico.force
 options:
   state:
     description:
-      - V(merged) sets the listed values on every matching interface.
-      - V(overridden) does the same and resets every other C(cali*) interface's IPv4 settings to the
-        namespace defaults (C(net.ipv4.conf.default.*), C(net.ipv4.neigh.default.proxy_delay)).
+      - V(merged) sets the values the entries give on every matching interface, and nothing else.
+      - V(replaced) sets the given values on every matching interface and resets its other IPv4 settings
+        (C(proxy_arp), C(proxy_delay), C(forwarding)) to the namespace defaults
+        (C(net.ipv4.conf.default.*), C(net.ipv4.neigh.default.proxy_delay)).
+      - V(overridden) does what V(replaced) does and resets every other C(cali*) interface's IPv4 settings to
+        the namespace defaults.
       - V(deleted) resets the matching interfaces (all C(cali*) interfaces when O(config) is empty) to
         the namespace defaults.
       - V(gathered) changes nothing and returns the current values of the matching interfaces (all
         C(cali*) interfaces when O(config) is empty).
     type: str
-    choices: [merged, overridden, deleted, gathered]
+    choices: [merged, replaced, overridden, deleted, gathered]
     default: merged
   config:
     description:
@@ -47,18 +52,16 @@ options:
         required: true
       proxy_arp:
         description:
-          - C(net.ipv4.conf.<if>.proxy_arp). Defaults to V(true) (Calico's value) with O(state=merged) and
-            O(state=overridden).
+          - C(net.ipv4.conf.<if>.proxy_arp); Calico sets V(true). Left alone by O(state=merged) when not set.
         type: bool
       proxy_delay:
         description:
-          - C(net.ipv4.neigh.<if>.proxy_delay) in hundredths of a second. Defaults to V(0) (Calico's value)
-            with O(state=merged) and O(state=overridden).
+          - C(net.ipv4.neigh.<if>.proxy_delay) in hundredths of a second; Calico sets V(0). Left alone by
+            O(state=merged) when not set.
         type: int
       forwarding:
         description:
-          - C(net.ipv4.conf.<if>.forwarding). Defaults to V(true) (Calico's value) with O(state=merged) and
-            O(state=overridden).
+          - C(net.ipv4.conf.<if>.forwarding); Calico sets V(true). Left alone by O(state=merged) when not set.
         type: bool
       proxy_ndp:
         description:
@@ -88,6 +91,9 @@ EXAMPLES = r'''
     netns: node1
     config:
       - interface: cali*
+        proxy_arp: true
+        proxy_delay: 0
+        forwarding: true
 
 - name: IPv6 as well, on one interface
   podnet.calico.proxy_arp:
@@ -105,74 +111,90 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-interfaces:
+before:
   description:
-    - One entry per matching interface. With O(state=gathered) the values are at the top level of
-      each entry; otherwise C(before) and C(after) hold them.
+    - The interfaces this task is about (the listed ones and those it removes) as they were before it;
+      absent ones are left out. With O(state=gathered), the gathered interfaces.
   returned: always
   type: list
   elements: dict
+  sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
   contains:
     ifname:
       description: Interface name.
       type: str
       sample: cali8e807cde39b
-    before:
-      description: Values before the task.
-      type: dict
-      returned: unless state is gathered
-      sample: {proxy_arp: false, proxy_delay: 80, forwarding: false}
-    after:
-      description: Values after the task (predicted in check mode).
-      type: dict
-      returned: unless state is gathered
-      sample: {proxy_arp: true, proxy_delay: 0, forwarding: true}
-    changed:
-      description: Whether this interface changed.
-      type: bool
-      returned: unless state is gathered
-      sample: true
     proxy_arp:
-      description: Current proxy_arp.
+      description: C(net.ipv4.conf.<if>.proxy_arp).
       type: bool
-      returned: when state is gathered
       sample: true
     proxy_delay:
-      description: Current proxy_delay.
+      description: C(net.ipv4.neigh.<if>.proxy_delay).
       type: int
-      returned: when state is gathered
       sample: 0
     forwarding:
-      description: Current forwarding.
+      description: C(net.ipv4.conf.<if>.forwarding).
       type: bool
-      returned: when state is gathered
       sample: true
+    proxy_ndp:
+      description: C(net.ipv6.conf.<if>.proxy_ndp), when listed.
+      type: bool
+      returned: when an entry sets it
+      sample: false
+    accept_ra:
+      description: C(net.ipv6.conf.<if>.accept_ra), when listed.
+      type: int
+      returned: when an entry sets it
+      sample: 0
+after:
+  description:
+    - The same interfaces after the task (predicted in check mode), in the same form as RV(before);
+      removed ones are left out.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
+changes:
+  description:
+    - One line per kernel change, in the order they were made (would be made, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - 'set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1'
+gathered:
+  description: The interfaces read, in the form of RV(before).
+  returned: when state is gathered
+  type: list
+  elements: dict
+  sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
+not_undone:
+  description:
+    - On failure, the changes of this run that could not be undone (empty when all were).
+  returned: failure
+  type: list
+  elements: str
+  sample: []
 diff:
-  description: Before and after values of the changed interfaces.
+  description: Before and after of every changed interface, keyed by interface name (null when absent).
   returned: when diff mode is on and state is not gathered
   type: dict
-  sample:
-    before: {cali8e807cde39b: {proxy_arp: false}}
-    after: {cali8e807cde39b: {proxy_arp: true}}
+  contains:
+    before:
+      description: The changed interfaces as they were.
+      type: dict
+    after:
+      description: The changed interfaces after the task.
+      type: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC, run_resource_module,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
 
 
 def main():
-    argument_spec = dict(NETNS_ARGUMENT_SPEC)
-    argument_spec.update(STATE_ARGUMENT_SPEC)
-    argument_spec['config'] = dict(
-        type='list', elements='dict', default=[],
-        options=dict(
+    module = dataplane_module(
+        dict(
             interface=dict(type='str', required=True),
             proxy_arp=dict(type='bool'),
             proxy_delay=dict(type='int'),
@@ -181,11 +203,8 @@ def main():
             accept_ra=dict(type='int'),
         ),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-
-    run_resource_module(module, lambda cache: ProxyArpManager(module.params['netns'], module.check_mode, cache))
+    p = module.params
+    run_engine(module, lambda cache: ProxyArpManager(p['netns'], module.check_mode, cache, p['force']))
 
 
 if __name__ == '__main__':

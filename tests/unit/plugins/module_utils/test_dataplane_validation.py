@@ -8,14 +8,14 @@ these tests change nothing on the machine.
 
 import pytest
 
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    InputError, Journal, check_host_cidr, check_mtu, check_network,
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import (
+    InputError, Journal, RunFailed, check_host_cidr, check_mtu, check_network, check_pod_address, fail_with_rollback,
 )
-from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager, check_table
-from ansible_collections.podnet.calico.plugins.module_utils._dp_tunnel import TunnelManager
-from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
-from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import NamespaceError, netns_path
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager, check_table
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._tunnel import TunnelManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import NamespaceError, netns_path
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -136,7 +136,7 @@ def test_tunnel_parse_derives_mac():
 ])
 def test_proxy_arp_parse_errors(entry, words):
     with pytest.raises(InputError, match=words):
-        ProxyArpManager(None).parse([entry])
+        ProxyArpManager(None).parse("merged", [entry])
 
 
 @pytest.mark.parametrize("entry, words", [
@@ -166,15 +166,137 @@ def test_missing_netns_is_an_error_and_not_created(tmp_path):
     assert not os.path.exists("/run/netns/pnt-never-made")
 
 
-def test_journal_rolls_back_in_reverse_and_reports_failures():
+def test_journal_undoes_in_reverse_and_names_what_it_could_not_undo():
     done = []
     journal = Journal()
-    journal.add(done.append, 1)
-    journal.add(done.append, 2)
+    journal.do("add one", lambda: None, lambda: done.append(1))
+    journal.do("delete two", lambda: None, None)
 
     def broken():
-        raise RuntimeError("cannot undo")
-    journal.add(broken)
-    problems = journal.rollback()
-    assert done == [2, 1]
-    assert problems == ["cannot undo"]
+        raise RuntimeError("kernel said no")
+    journal.do("set three", lambda: None, broken)
+    journal.do("add four", lambda: None, lambda: done.append(4))
+    with pytest.raises(RunFailed) as info:
+        fail_with_rollback(journal, InputError("adding five failed"))
+    assert done == [4, 1]
+    assert info.value.changed
+    assert info.value.not_undone == ["set three (undoing it failed: kernel said no)", "delete two (cannot be undone)"]
+    assert "NOT undone: set three (undoing it failed: kernel said no); delete two" in str(info.value)
+
+
+def test_journal_runs_last_steps_only_after_everything_else_and_not_in_check_mode():
+    order = []
+    journal = Journal()
+    journal.last("remove old", lambda: order.append("last"))
+    journal.do("create new", lambda: order.append("do"), lambda: None)
+    journal.commit()
+    assert order == ["do", "last"] and journal.changes == ["create new", "remove old"]
+    check = Journal(check_mode=True)
+    check.do("create new", lambda: order.append("never"), None)
+    check.last("remove old", lambda: order.append("never"))
+    check.commit()
+    assert "never" not in order and check.changes == ["create new", "remove old"] and check.changed
+
+
+def test_journal_clean_rollback_says_so():
+    journal = Journal()
+    journal.do("add one", lambda: None, lambda: None)
+    with pytest.raises(RunFailed) as info:
+        fail_with_rollback(journal, InputError("step two failed"))
+    assert not info.value.changed and "every change this run had made was undone (1)" in str(info.value)
+
+
+@pytest.mark.parametrize("address, words", [
+    ("0.0.0.0", "unspecified"),
+    ("127.0.0.1", "loopback"),
+    ("127.9.9.9/32", "loopback"),
+    ("169.254.1.1", "gateway"),
+    ("169.254.7.7", "link-local"),
+    ("224.0.0.5", "multicast"),
+    ("255.255.255.255", "broadcast"),
+    ("240.0.0.1", "reserved"),
+    ("::1", "loopback"),
+    ("ff02::1", "multicast"),
+])
+def test_pod_addresses_no_workload_can_have(address, words):
+    with pytest.raises(InputError, match="config\\[0\\].addresses\\[0\\]: .*%s" % words):
+        check_pod_address(address, "config[0].addresses[0]", "169.254.1.1")
+
+
+def test_pod_address_accepts_block_addresses():
+    assert check_pod_address("10.244.0.0", "x", "169.254.1.1") == "10.244.0.0/32"
+    assert check_pod_address("10.244.0.63/32", "x", "169.254.1.1") == "10.244.0.63/32"
+
+
+def test_veth_same_address_on_two_pods_is_refused():
+    with pytest.raises(InputError, match="config\\[1\\].addresses\\[0\\]: 10.65.0.2/32 is also given to config\\[0\\]"):
+        VethManager(None).parse("deleted", [{"workload": "default.a", "addresses": ["10.65.0.2"]},
+                                            {"workload": "default.b", "addresses": ["10.65.0.2/32"]}])
+
+
+@pytest.mark.parametrize("state", ["merged", "replaced", "overridden", "deleted"])
+def test_veth_explicit_foreign_host_ifname_needs_force(state):
+    with pytest.raises(InputError, match="config\\[0\\].host_ifname: interface 'eth0' .*force: true"):
+        VethManager(None).parse(state, [{"host_ifname": "eth0"}])
+    VethManager(None, force=True).parse("deleted", [{"host_ifname": "eth0"}])
+
+
+@pytest.mark.parametrize("proto, words", [
+    (2, "route protocol 2 \\(kernel\\) belongs to the kernel"),
+    (3, "route protocol 3 \\(boot\\)"),
+    (4, "route protocol 4 \\(static\\)"),
+    (12, "route protocol 12 is the one of bird; set force: true"),
+    (80, "route protocol 80 is the one of felix; set force: true"),
+])
+def test_route_kernel_and_daemon_protocols_are_not_ours(proto, words):
+    with pytest.raises(InputError, match="proto: " + words):
+        RouteManager(None, proto=proto)
+    with pytest.raises(InputError, match="config\\[0\\].proto: " + words):
+        RouteManager(None).parse("overridden", [{"dst": "10.0.0.0/8", "type": "blackhole", "proto": proto}])
+
+
+def test_route_daemon_protocol_with_force_and_kernel_never():
+    assert RouteManager(None, proto=80, force=True).proto == 80
+    with pytest.raises(InputError, match="never ours"):
+        RouteManager(None, proto=3, force=True)
+
+
+def test_tunnel_other_device_name_needs_force():
+    with pytest.raises(InputError, match="config\\[0\\].name: device 'eth0' .*force: true"):
+        TunnelManager(None).parse("deleted", [{"type": "vxlan", "name": "eth0"}])
+    TunnelManager(None, force=True).parse("deleted", [{"type": "vxlan", "name": "eth0"}])
+
+
+@pytest.mark.parametrize("name", ["eth0", "lo"])
+def test_proxy_arp_exact_foreign_interface_needs_force(name):
+    with pytest.raises(InputError, match="config\\[0\\].interface: interface '%s' .*force: true" % name):
+        ProxyArpManager(None).parse("merged", [{"interface": name, "proxy_arp": True}])
+
+
+def test_proxy_arp_patterns_match_only_cali_interfaces_unless_forced():
+    manager = ProxyArpManager(None)
+    entries = manager.parse("merged", [{"interface": "*", "proxy_arp": True}])
+    assert list(manager._matches(entries, ["lo", "eth0", "cali1234567890a"])) == ["cali1234567890a"]
+    forced = ProxyArpManager(None, force=True)
+    assert sorted(forced._matches(entries, ["lo", "eth0", "cali1"])) == ["cali1", "eth0", "lo"]
+
+
+def test_empty_netns_is_an_error_naming_the_option():
+    with pytest.raises(NamespaceError, match="netns: '' is not a namespace"):
+        VethManager("")
+    with pytest.raises(NamespaceError, match="config\\[0\\].container_netns: '' is not a namespace"):
+        VethManager(None).parse("merged", [{"workload": "default.a", "container_netns": ""}])
+
+
+def test_netns_fifo_and_regular_file_are_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    with pytest.raises(NamespaceError, match="netns: .* is a FIFO, not a network namespace"):
+        VethManager(str(fifo))
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    with pytest.raises(NamespaceError, match="netns: .* is a file that is no namespace, not a network namespace"):
+        VethManager(str(plain))
+    with pytest.raises(NamespaceError, match="netns: .* is a directory"):
+        VethManager(str(tmp_path))

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.podnet.calico.plugins.module_utils._naming import (
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     NamingError, host_ifname, normalize_mac, validate_ifname, vxlan_mac, workload_id,
 )
 

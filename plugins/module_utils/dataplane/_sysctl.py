@@ -14,7 +14,7 @@ and write here happens inside ``Namespace.entered()``; nothing is mounted.
 import errno
 import os
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import DataplaneError
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError
 
 PROC_SYS_NET = '/proc/sys/net'
 
@@ -55,7 +55,7 @@ def read_int(path):
 
 
 def read_in(namespace, paths):
-    """Read several sysctls in one visit to ``namespace``; returns {path: int}."""
+    """Read several sysctls in one visit to ``namespace``; returns {path: int} (used by the CNI plugin)."""
     with namespace.entered():
         return dict((p, read_int(p)) for p in paths)
 

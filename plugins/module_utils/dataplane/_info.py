@@ -10,16 +10,14 @@ Plain Python, no Ansible imports.
 
 import socket
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
     DataplaneError, NamespaceCache, get_addresses, get_fdb, get_links, get_neighbours, get_routes,
 )
-from ansible_collections.podnet.calico.plugins.module_utils._sysctl import read_int, sysctl_path
-from ansible_collections.podnet.calico.plugins.module_utils._naming import (
-    IPIP_IFNAME, POD_GATEWAY, VXLAN_IFNAME, VXLAN_V6_IFNAME, is_calico_host_ifname,
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_int, sysctl_path
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
+    OWNED_TUNNEL_IFNAMES as TUNNEL_NAMES, POD_GATEWAY, is_calico_host_ifname,
 )
-from ansible_collections.podnet.calico.plugins.module_utils._dp_route import route_view
-
-TUNNEL_NAMES = (VXLAN_IFNAME, VXLAN_V6_IFNAME, IPIP_IFNAME)
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import route_view
 
 
 def _routes(ns, links):

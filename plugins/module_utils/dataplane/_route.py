@@ -10,17 +10,23 @@ Plain Python, no Ansible imports.
 A route's identity is (namespace, table, dst, type, metric). The kernel keeps one IPv4 route per
 (table, dst, tos, metric) slot, so a listed route replaces whatever sits in its slot (one
 ``replace`` request, never delete then add). Routes this collection owns carry the protocol
-number OWNED_ROUTE_PROTO; only those are ever removed by ``overridden`` or ``deleted``.
+number OWNED_ROUTE_PROTO; only those are ever removed by ``overridden`` or ``deleted``, and a listed
+route never takes over a slot held by a route of another protocol unless ``force`` is set. The
+kernel's own protocols (0-4) are never accepted as ours; routing daemons' (BIRD 12, Felix 80, ...)
+only with ``force``.
 """
 
 import errno
 import socket
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (
-    RT_TABLES, DataplaneError, NamespaceCache, del_route, get_links, get_routes, replace_route,
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
+    RT_TABLES, DataplaneError, del_route, get_links, get_routes, replace_route,
 )
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import (
-    OWNED_ROUTE_PROTO, InputError, Journal, check_ifname, check_ip, check_network, fail_with_rollback, opt,
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
+    DAEMON_ROUTE_PROTOS, KERNEL_ROUTE_PROTOS, OWNED_ROUTE_PROTO,
+)
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import (
+    InputError, ResourceManager, check_ifname, check_ip, check_network, opt,
 )
 
 ROUTE_TYPES = ('unicast', 'blackhole', 'unreachable')
@@ -28,9 +34,16 @@ SCOPES = ('link', 'global', 'host')
 COMPARED = ('type', 'via', 'oif', 'scope', 'onlink', 'proto')
 
 
-def check_proto(value, option):
+def check_proto(value, option, force=False):
+    """A protocol number that may mark routes as ours."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
         raise InputError('%s: route protocol %r is out of range, it must be between 1 and 255' % (option, value))
+    if value in KERNEL_ROUTE_PROTOS:
+        raise InputError('%s: route protocol %d (%s) belongs to the kernel and is never ours; use one of our own, '
+                         'default %d' % (option, value, KERNEL_ROUTE_PROTOS[value], OWNED_ROUTE_PROTO))
+    if value in DAEMON_ROUTE_PROTOS and not force:
+        raise InputError('%s: route protocol %d is the one of %s; set force: true to take over that daemon\'s '
+                         'routes' % (option, value, DAEMON_ROUTE_PROTOS[value]))
     return value
 
 
@@ -66,15 +79,13 @@ def route_view(route, netns):
     }
 
 
-class RouteManager(object):
+class RouteManager(ResourceManager):
     """Computes and applies the difference between listed routes and the kernel's."""
 
-    def __init__(self, netns=None, check_mode=False, cache=None, proto=OWNED_ROUTE_PROTO):
-        self.cache = cache if cache is not None else NamespaceCache()
-        self.netns = netns
-        self.default_ns = self.cache.get(netns, 'netns')
-        self.check_mode = check_mode
-        self.proto = check_proto(proto, 'proto')
+    def __init__(self, netns=None, check_mode=False, cache=None, proto=OWNED_ROUTE_PROTO, force=False):
+        super(RouteManager, self).__init__(netns, check_mode, cache, force)
+        self.default_ns = self.ns
+        self.proto = check_proto(proto, 'proto', force)
         self._state = {}
         self.want_v6 = True
 
@@ -84,8 +95,8 @@ class RouteManager(object):
         seen = {}
         for i, raw in enumerate(config or []):
             raw = raw or {}
-            netns = raw.get('netns') or self.netns
-            ns = self.cache.get(netns, opt(i, 'netns')) if raw.get('netns') else self.default_ns
+            netns = raw.get('netns') if raw.get('netns') is not None else self.netns
+            ns = self.cache.get(netns, opt(i, 'netns')) if raw.get('netns') is not None else self.default_ns
             if raw.get('dst') in (None, ''):
                 raise InputError('%s is required' % opt(i, 'dst'))
             via = raw.get('via') or raw.get('gateway')
@@ -123,7 +134,8 @@ class RouteManager(object):
                 'i': i, 'ns': ns, 'netns': netns, 'dst': str(net), 'family': socket.AF_INET if net.version == 4
                 else socket.AF_INET6, 'type': rtype, 'via': via, 'dev': dev, 'oif': None, 'scope': scope,
                 'onlink': onlink, 'metric': metric, 'table': check_table(raw.get('table'), opt(i, 'table')),
-                'proto': check_proto(raw['proto'], opt(i, 'proto')) if raw.get('proto') is not None else self.proto,
+                'proto': (check_proto(raw['proto'], opt(i, 'proto'), self.force) if raw.get('proto') is not None
+                          else self.proto),
             }
             if dev:
                 check_ifname(dev, opt(i, 'dev'))
@@ -133,11 +145,18 @@ class RouteManager(object):
                                  'config[%d])' % (i, route['dst'], route['table'], rtype, metric, seen[key]))
             seen[key] = i
             entries.append(route)
+        # IPv6 routes are read only when some are listed or owned ones may have to be found
+        self.want_v6 = state not in ('merged', 'replaced') or any(e['family'] == socket.AF_INET6 for e in entries)
         return entries
 
     @staticmethod
     def key(route):
         return (route['ns'].inode, route['table'], route['dst'], route['metric'])
+
+    @staticmethod
+    def label(route, netns):
+        return '%s table %s metric %s%s' % (route['dst'], route['table'], route.get('metric') or 0,
+                                            (' in %s' % netns) if netns else '')
 
     # ------------------------------------------------------------ reading
     def state_of(self, ns):
@@ -182,19 +201,6 @@ class RouteManager(object):
                 return True
         return False
 
-    # ------------------------------------------------------------ states
-    def run(self, state, config):
-        entries = self.parse(state, config)
-        # IPv6 routes are read only when some are listed or owned ones may have to be found
-        self.want_v6 = state != 'merged' or any(e['family'] == socket.AF_INET6 for e in entries)
-        if state == 'gathered':
-            return self.gathered(entries)
-        for e in entries:
-            e['current'] = self.resolve(e)
-        if state == 'deleted':
-            return self.deleted(entries)
-        return self.merged(entries, overridden=(state == 'overridden'))
-
     def owned(self, ns):
         links, routes = self.state_of(ns)
         return [r for r in routes if r['proto'] == self.proto and r['table'] != RT_TABLES['local']]
@@ -205,92 +211,104 @@ class RouteManager(object):
             seen.setdefault(e['ns'].inode, (e['ns'], e['netns']))
         return list(seen.values())
 
-    def gathered(self, entries):
+    def gather(self, entries):
         routes = []
         for ns, netns in self.namespaces(entries):
             routes.extend(route_view(r, netns) for r in self.owned(ns))
-        return {'changed': False, 'routes': routes}
+        return routes
 
-    def _ordered(self, entries):
+    def read_after(self, key, predicted):
+        return predicted
+
+    # ------------------------------------------------------------ planning
+    def plan(self, state, entries):
+        for e in entries:
+            e['current'] = self.resolve(e)
+        if state == 'deleted':
+            if entries:
+                doomed = [(e['ns'], e['netns'], e['current']) for e in entries
+                          if e['current'] is not None and e['current']['proto'] == e['proto']
+                          and e['current']['type'] == e['type']]
+            else:
+                doomed = [(ns, netns, r) for ns, netns in self.namespaces([]) for r in self.owned(ns)]
+            return [self._removal(ns, netns, r) for ns, netns, r in doomed]
+        items = []
         # link routes (no gateway) first: a gateway must be reachable when its route is added
-        return sorted(entries, key=lambda e: (1 if e['via'] else 0, e['i']))
+        for e in sorted(entries, key=lambda e: (1 if e['via'] else 0, e['i'])):
+            current = e['current']
+            if not self.differs(e, current):
+                view = route_view(current, e['netns'])
+                items.append((self.label(e, e['netns']), view, view, []))
+                continue
+            if current is not None and current['proto'] != e['proto'] and not self.force:
+                raise InputError('config[%d]: %s in %s is held by a route of protocol %s, not ours (%s): %s; not '
+                                 'taking it over (set force: true to replace it)'
+                                 % (e['i'], e['dst'], e['ns'].label, current['proto'], e['proto'],
+                                    describe_route(current)))
+            view = route_view(e, e['netns'])
+            text = ('%s route %s' % ('replace' if current else 'add', describe_route(e))
+                    + ('' if not e['netns'] else ' in %s' % e['netns'])
+                    + ((' (was %s)' % describe_route(current)) if current else ''))
+            items.append((self.label(e, e['netns']), route_view(current, e['netns']) if current else None, view,
+                          [(text, self._replacer(e), self._undo_replace(e, current))]))
+        if state == 'overridden':
+            wanted = set(self.key(e) for e in entries)
+            for ns, netns in self.namespaces(entries):
+                for r in self.owned(ns):
+                    if (ns.inode, r['table'], r['dst'], r['metric']) not in wanted:
+                        items.append(self._removal(ns, netns, r))
+        return items
 
-    def merged(self, entries, overridden=False):
-        journal = Journal()
-        before, after, result, removed = [], [], [], []
-        try:
-            for e in self._ordered(entries):
-                current = e['current']
-                if self.differs(e, current):
-                    before.append(route_view(current, e['netns']) if current else None)
-                    if not self.check_mode:
-                        self._replace(e, current, journal)
-                    view = route_view(e, e['netns'])
-                    view['dev'] = e['dev']
-                    after.append(view)
-                    result.append((e['i'], dict(view, changed=True)))
-                else:
-                    result.append((e['i'], dict(route_view(current, e['netns']), changed=False)))
-            if overridden:
-                wanted = set(self.key(e) for e in entries)
-                for ns, netns in self.namespaces(entries):
-                    for r in self.owned(ns):
-                        if (ns.inode, r['table'], r['dst'], r['metric']) in wanted:
-                            continue
-                        before.append(route_view(r, netns))
-                        after.append(None)
-                        removed.append(route_view(r, netns))
-                        if not self.check_mode:
-                            what = 'removing route %s (table %s) in %s' % (r['dst'], r['table'], ns.label)
-                            del_route(ns.ipr, r, what)
-                            journal.add(replace_route, ns.ipr, r, 'restoring route %s' % r['dst'])
-        except DataplaneError as exc:
-            fail_with_rollback(journal, exc)
-        result.sort(key=lambda pair: pair[0])
-        return {'changed': bool(after), 'routes': [view for i, view in result], 'removed': removed,
-                'diff': {'before': before, 'after': after}}
+    def _removal(self, ns, netns, r):
+        text = 'delete route %s%s' % (describe_route(r), (' in %s' % netns) if netns else '')
+        return (self.label(r, netns), route_view(r, netns), None,
+                [(text, lambda: del_route(ns.ipr, r, 'removing route %s (table %s) in %s' % (r['dst'], r['table'],
+                                                                                             ns.label)),
+                  lambda: replace_route(ns.ipr, r, 'restoring route %s in %s' % (r['dst'], ns.label)))])
 
-    def _replace(self, e, current, journal):
+    @staticmethod
+    def _undo_replace(e, current):
+        if current is None:
+            return lambda: del_route(e['ns'].ipr, dict(e), 'removing route %s again' % e['dst'])
+        return lambda: replace_route(e['ns'].ipr, dict(current), 'restoring route %s' % e['dst'])
+
+    @staticmethod
+    def _replacer(e):
         what = ('adding route %s %s in %s (config[%d])'
                 % (e['dst'], ('via %s' % e['via']) if e['via'] else ('dev %s' % e['dev'] if e['dev'] else e['type']),
                    e['ns'].label, e['i']))
-        try:
-            replace_route(e['ns'].ipr, e, what)
-        except DataplaneError as exc:
-            code = getattr(exc, 'code', None)
-            if e['via'] and code in (errno.ENETUNREACH, errno.EINVAL) and not e['onlink']:
-                raise DataplaneError('%s: gateway %s is not on a directly connected network%s in %s (%s); set '
-                                     'onlink: true when it is reachable on that link anyway'
-                                     % (opt(e['i'], 'via'), e['via'], (' of %s' % e['dev']) if e['dev'] else '',
-                                        e['ns'].label, exc))
-            if e['via'] and code == errno.EINVAL and e['onlink']:
-                raise DataplaneError('%s: the kernel refused gateway %s on link %s in %s (%s); the namespace needs '
-                                     'an IPv4 route or address of its own in that table before an onlink gateway '
-                                     'is accepted' % (opt(e['i'], 'via'), e['via'], e['dev'], e['ns'].label, exc))
-            raise
-        if current is None:
-            journal.add(del_route, e['ns'].ipr, dict(e), 'removing route %s again' % e['dst'])
-        else:
-            journal.add(replace_route, e['ns'].ipr, dict(current), 'restoring route %s' % e['dst'])
 
-    def deleted(self, entries):
-        journal = Journal()
-        before, removed = [], []
-        if entries:
-            doomed = [(e, e['current']) for e in entries
-                      if e['current'] is not None and e['current']['proto'] == e['proto']
-                      and e['current']['type'] == e['type']]
-            doomed = [(e['ns'], e['netns'], cur) for e, cur in doomed]
-        else:
-            doomed = [(ns, netns, r) for ns, netns in self.namespaces([]) for r in self.owned(ns)]
-        try:
-            for ns, netns, r in doomed:
-                before.append(route_view(r, netns))
-                removed.append(route_view(r, netns))
-                if not self.check_mode:
-                    del_route(ns.ipr, r, 'removing route %s in %s' % (r['dst'], ns.label))
-                    journal.add(replace_route, ns.ipr, r, 'restoring route %s' % r['dst'])
-        except DataplaneError as exc:
-            fail_with_rollback(journal, exc)
-        return {'changed': bool(removed), 'routes': [], 'removed': removed,
-                'diff': {'before': before, 'after': [None] * len(before)}}
+        def run():
+            try:
+                replace_route(e['ns'].ipr, e, what)
+            except DataplaneError as exc:
+                code = getattr(exc, 'code', None)
+                if e['via'] and code in (errno.ENETUNREACH, errno.EINVAL) and not e['onlink']:
+                    raise DataplaneError('%s: gateway %s is not on a directly connected network%s in %s (%s); set '
+                                         'onlink: true when it is reachable on that link anyway'
+                                         % (opt(e['i'], 'via'), e['via'], (' of %s' % e['dev']) if e['dev'] else '',
+                                            e['ns'].label, exc))
+                if e['via'] and code == errno.EINVAL and e['onlink']:
+                    raise DataplaneError('%s: the kernel refused gateway %s on link %s in %s (%s); the namespace '
+                                         'needs an IPv4 route or address of its own in that table before an onlink '
+                                         'gateway is accepted' % (opt(e['i'], 'via'), e['via'], e['dev'],
+                                                                  e['ns'].label, exc))
+                raise
+        return run
+
+
+def describe_route(r):
+    """A route in `ip route` words."""
+    words = [r['dst']] if r['type'] == 'unicast' else [r['type'], r['dst']]
+    if r.get('via'):
+        words += ['via', r['via']]
+    if r.get('dev'):
+        words += ['dev', r['dev']]
+    if r.get('onlink'):
+        words.append('onlink')
+    if r.get('metric'):
+        words += ['metric', str(r['metric'])]
+    if r.get('table') not in (None, RT_TABLES['main']):
+        words += ['table', str(r['table'])]
+    words += ['proto', str(r['proto'])]
+    return ' '.join(words)

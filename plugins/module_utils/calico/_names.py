@@ -2,7 +2,7 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Calico's naming rules for data-plane objects.
+"""Calico's names and constants for data-plane objects, each written down once here.
 
 Private to the podnet.calico collection: not a public API, may change without notice.
 Plain Python, no Ansible imports.
@@ -20,7 +20,21 @@ IPIP_IFNAME = 'tunl0'
 VXLAN_VNI = 4096
 VXLAN_PORT = 4789
 HOST_MAC = 'ee:ee:ee:ee:ee:ee'
+#: The pods' link-local gateway, answered by the host end's proxy-ARP.
 POD_GATEWAY = '169.254.1.1'
+#: Tunnel devices this collection owns (the ownership mark of calico_tunnel).
+OWNED_TUNNEL_IFNAMES = (VXLAN_IFNAME, VXLAN_V6_IFNAME, IPIP_IFNAME)
+
+#: Route protocol number marking the routes this collection owns (see docs/modules.md).
+#: Not used by the kernel (2), boot (3), static (4), BIRD (12), Felix (80) or the routing daemons
+#: listed in iproute2's rt_protos.
+OWNED_ROUTE_PROTO = 201
+#: Protocols that are never ours: the kernel's own, never accepted as an owned protocol.
+KERNEL_ROUTE_PROTOS = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static'}
+#: Protocols of routing daemons (iproute2's rt_protos; Felix 80): taken as owned only with force.
+DAEMON_ROUTE_PROTOS = {8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 13: 'dnrouted', 14: 'xorp',
+                       15: 'ntk', 16: 'dhcp', 42: 'babel', 80: 'felix', 186: 'bgp', 187: 'isis', 188: 'ospf',
+                       189: 'rip', 192: 'eigrp'}
 
 _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 

@@ -19,6 +19,7 @@ import errno
 import ipaddress
 import os
 import socket
+import stat
 import traceback
 
 try:
@@ -76,46 +77,59 @@ def _setns(fd):
         raise OSError(err, os.strerror(err))
 
 
-def netns_path(netns):
+def netns_path(netns, option='netns'):
     """Path of a namespace given by name (under /run/netns) or by path; None for the current one."""
-    if netns is None or netns == '':
+    if netns is None:
         return None
     if not isinstance(netns, str):
-        raise NamespaceError('namespace must be a name or a path, got %r' % (netns,))
+        raise NamespaceError('%s: a namespace must be a name or a path, got %r' % (option, netns))
+    if netns.strip() == '':
+        raise NamespaceError('%s: %r is not a namespace; leave %s out to work in the namespace the module '
+                             'runs in' % (option, netns, option))
     if '/' in netns:
         return netns
     if netns in ('.', '..'):
-        raise NamespaceError('%r is not a namespace name' % (netns,))
+        raise NamespaceError('%s: %r is not a namespace name' % (option, netns))
     return os.path.join(NETNS_RUN_DIR, netns)
 
 
-def pyroute2_version():
+def _nsfs_device():
+    return os.stat('/proc/self/ns/net').st_dev
+
+
+def open_netns(path, netns, option):
+    """Open a namespace file read-only, refusing quickly what is not one (FIFO, socket, regular file)."""
     try:
-        from importlib.metadata import version
-        return version('pyroute2')
-    except Exception:  # pylint: disable=broad-except
-        return 'unknown'
+        info = os.stat(path)
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            raise NamespaceError('%s: network namespace %r does not exist (no %s); this collection never '
+                                 'creates namespaces, create it first (ip netns add)' % (option, netns, path))
+        raise NamespaceError('%s: cannot open network namespace %r (%s): %s' % (option, netns, path, exc.strerror))
+    # a namespace file is a regular file of the nsfs file system; anything else is refused before
+    # open(), which would block on a FIFO
+    if not stat.S_ISREG(info.st_mode) or info.st_dev != _nsfs_device():
+        kind = ('a FIFO' if stat.S_ISFIFO(info.st_mode) else 'a socket' if stat.S_ISSOCK(info.st_mode)
+                else 'a directory' if stat.S_ISDIR(info.st_mode) else 'a device' if
+                (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) else 'a file that is no namespace')
+        raise NamespaceError('%s: %r (%s) is %s, not a network namespace' % (option, netns, path, kind))
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+    except (IOError, OSError) as exc:
+        raise NamespaceError('%s: cannot open network namespace %r (%s): %s' % (option, netns, path, exc.strerror))
 
 
 class Namespace(object):
     """An existing network namespace (or the current one) and one IPRoute socket in it."""
 
     def __init__(self, netns=None, option='netns'):
-        self.name = netns or None
+        self.name = netns
         self.option = option
-        self.path = netns_path(netns)
+        self.path = netns_path(netns, option)
         self.fd = None
         self._ipr = None
         if self.path is not None:
-            try:
-                self.fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
-            except (IOError, OSError) as exc:
-                if exc.errno == errno.ENOENT:
-                    raise NamespaceError('%s: network namespace %r does not exist (no %s); this collection never '
-                                         'creates namespaces, create it first (ip netns add)'
-                                         % (option, netns, self.path))
-                raise NamespaceError('%s: cannot open network namespace %r (%s): %s'
-                                     % (option, netns, self.path, exc.strerror))
+            self.fd = open_netns(self.path, netns, option)
         self.inode = os.fstat(self.fd).st_ino if self.fd is not None else os.stat('/proc/thread-self/ns/net').st_ino
 
     @property
@@ -171,7 +185,7 @@ class NamespaceCache(object):
         self._by_path = {}
 
     def get(self, netns, option='netns'):
-        key = netns_path(netns)
+        key = netns_path(netns, option)
         ns = self._by_path.get(key)
         if ns is None:
             ns = Namespace(netns, option)
@@ -210,11 +224,6 @@ def nl_call(what, func, *args, **kwargs):
 
 
 # ---------------------------------------------------------------- links
-
-def _attr(msg, name, default=None):
-    value = msg.get_attr(name)
-    return default if value is None else value
-
 
 def link_dict(msg):
     """The facts of a link message that the data-plane modules use."""
@@ -262,10 +271,6 @@ def get_link(ipr, ifname=None, index=None):
             return None
         raise DataplaneError('reading link %s failed: %s' % (ifname or index, describe_error(exc)))
     return link_dict(msgs[0]) if msgs else None
-
-
-def set_link(ipr, index, what, **kwargs):
-    nl_call(what, ipr.link, 'set', index=index, **kwargs)
 
 
 def del_link(ipr, index, what):
