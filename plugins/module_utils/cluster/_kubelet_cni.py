@@ -17,7 +17,10 @@ try:
 except ImportError:  # pragma: no cover - the controller runs Python 3.12 or later
     tomllib = None
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on the controller
+    yaml = None
 
 
 class KubeletCniError(ValueError):
@@ -385,6 +388,8 @@ def _mapping_get(node, key):
 
 def kubelet_cni_static_pod(content, container='kube-controller-manager', set_flags=None, remove=None):
     """Set and remove flags in the command/args of one container of a static pod manifest."""
+    if yaml is None:
+        raise KubeletCniError('kubelet_cni_static_pod needs PyYAML on the controller')
     if not isinstance(content, str):
         raise KubeletCniError('kubelet_cni_static_pod expects the file text as a string')
     set_flags = dict(set_flags or {})
