@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on the 
 class KubeletCniError(ValueError):
     """A file that cannot be edited safely, or bad input; the message names what and why."""
 
+
 # --------------------------------------------------------------------------------------------
 # command-line flags in systemd units and environment files
 
@@ -156,7 +157,7 @@ def _edit_env(content_lines, set_flags, remove, bool_flags, env_vars, new_env_va
         if match and match.group(2) in env_vars:
             if line.rstrip().endswith('\\'):
                 raise KubeletCniError('variable %s continues over several lines, which is not supported'
-                                         % match.group(2))
+                                      % match.group(2))
             found.append((env_vars.index(match.group(2)), index, match))
     target = min(found)[1] if found else None
     for dummy, index, match in found:
@@ -178,7 +179,7 @@ def kubelet_cni_flags(content, set_flags=None, remove=None, binary='kubelet', en
     """Set and remove command-line flags in a systemd unit (or drop-in) or an environment file."""
     if not isinstance(content, str):
         raise KubeletCniError('kubelet_cni_flags expects the file text as a string, got %s'
-                                 % type(content).__name__)
+                              % type(content).__name__)
     set_flags = dict(set_flags or {})
     for name in set_flags:
         if not str(name).startswith('--'):
@@ -309,7 +310,7 @@ def kubelet_cni_containerd(content, bin_dir='/opt/cni/bin', conf_dir='/etc/cni/n
             for line in lines[index + 1:end]:
                 if re.match(r'''^\s*["']?cni["']?\s*[.=]''', line):
                     raise KubeletCniError('containerd config sets "cni" inline in [%s]; '
-                                             'move it to its own table first' % '.'.join(table[:-1]))
+                                          'move it to its own table first' % '.'.join(table[:-1]))
     new_lines = list(lines)
     if section is None:
         header = 'plugins.%s.cni' % _toml_string(table[1], "'" if version == 3 else '"') if version > 1 \
@@ -370,7 +371,7 @@ def kubelet_cni_containerd(content, bin_dir='/opt/cni/bin', conf_dir='/etc/cni/n
         bin_ok = cni.get('bin_dir') == bin_dir or cni.get('bin_dirs') == [bin_dir]
         if not bin_ok or cni.get('conf_dir') != conf_dir:
             raise KubeletCniError('the edited containerd config does not carry the CNI directories '
-                                     'under [%s]; edit it by hand' % '.'.join(table))
+                                  'under [%s]; edit it by hand' % '.'.join(table))
     return result
 
 
@@ -420,7 +421,7 @@ def kubelet_cni_static_pod(content, container='kube-controller-manager', set_fla
     for sequence in lists:
         if sequence.flow_style:
             raise KubeletCniError('container %s lists its flags in flow style, which is not supported'
-                                     % container)
+                                  % container)
         for item in sequence.value:
             if not isinstance(item, yaml.ScalarNode) or item.start_mark.line != item.end_mark.line:
                 raise KubeletCniError('container %s has a flag spanning several lines' % container)
