@@ -90,7 +90,7 @@ def test_lab_up_again_changes_nothing(test_lab):
     before = host_netns_snapshot()
     result = test_lab.up()
     assert result.changed == 0, result.changed_tasks()
-    msgs = [r.get("msg") for r in result.results("Report the lab").values()]
+    msgs = [r.get("msg") for r in result.results("Build the lab's namespaces, nodes and sshds").values()]
     assert any("no change" in m for m in msgs), msgs
     assert host_netns_snapshot() == before
 

@@ -5,10 +5,16 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
-from ansible_collections.podnet.calico.plugins.filter.calico_observations import calico_observations
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.podnet.calico.plugins.filter.calico_observations import (
+    calico_observations,
+    calico_observations_report,
+)
 
 POD = {"namespace": "default", "name": "p1", "netns": "pod-default.p1", "ip": "10.244.0.1",
        "host_ifname": "cali0000000000a"}
@@ -132,3 +138,36 @@ def test_bgp_routes_must_come_from_bird():
     assert ("-", "route to node2's block 10.244.0.64/26 (none, bgp)") in failed(spec)
     spec["info"]["block_routes"]["direct"][0]["proto"] = 12
     assert failed(spec) == []
+
+
+def test_one_probe_output_equals_the_separate_outputs():
+    spec = healthy()
+    probe = ("== ping\n" + spec.pop("ping_output") + "== addresses\n" + json.dumps(spec.pop("addresses")) + "\n"
+             + spec.pop("arp_output").replace("== pod-default.p1", "== arp pod-default.p1"))
+    spec["probe_output"] = probe
+    assert calico_observations(spec) == calico_observations(healthy())
+
+
+def test_probe_output_with_broken_addresses_names_the_section():
+    spec = healthy()
+    spec["probe_output"] = "== addresses\nnot json\n"
+    with pytest.raises(AnsibleFilterError, match="probe_output: the addresses section"):
+        calico_observations(spec)
+
+
+def test_report_table_counts_and_names_failures():
+    spec = healthy()
+    spec["ping_output"] = "pod-default.p1 10.244.0.65 fail\n"
+    rows = calico_observations(spec)
+    lab = {"nodes": [{"name": "node1", "blocks": ["10.244.0.0/26"]}],
+           "pods": [dict(POD, node="node1")]}
+    out = calico_observations_report(rows, lab, {"node1": spec["info"]})
+    assert out["table"][1].split()[:6] == ["node1", "10.244.0.0/26", "p1", "10.244.0.1", "cali0000000000a", "3@if2"]
+    assert out["table"][1].endswith("7/8 ok")
+    assert out["table"][-1] == "observations: 13, passed: 12, failed: 1"
+    assert out["failed"] == ["node1 | default/p1 | pings every other pod | 0 of 1 answered, no answer from 10.244.0.65"]
+
+
+def test_report_refuses_what_is_not_a_lab():
+    with pytest.raises(AnsibleFilterError, match="calico_observations_report"):
+        calico_observations_report([], "lab")

@@ -1,22 +1,20 @@
-#!/usr/bin/env python
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bring the podnet.calico namespace lab up or down on one Linux machine.
+"""Bring the podnet.calico namespace lab up or down on one Linux machine (private to the collection).
 
 The lab is a set of network namespaces: a sink that holds the underlay bridge (no forwarding, no
 default route), a controller-side namespace from which SSH connections enter the underlay, and one
 namespace per node with its own mount and UTS namespaces (overlays on /etc, /opt and /var/lib, a
 private /run) and its own sshd. Nothing is created in the namespace this program runs in.
 
-Usage: podnet_lab.py up|down|status --config FILE [--check]
-Prints one JSON object: changed, msg, and the lab state.
+The podnet.calico.lab module is the face of this file; plain Python, no Ansible import. Errors are
+LabError with a message that names the setting and the value.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import argparse
 import ipaddress
 import json
 import os
@@ -24,7 +22,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 MARKER = ".podnet-lab"
@@ -85,7 +82,10 @@ class Lab:
         self.state_dir = os.path.abspath(config["state_dir"])
         self.count = int(config["nodes"])
         self.node_name = config.get("node_name", "node")
-        self.net = ipaddress.ip_network(config["underlay_cidr"], strict=True)
+        try:
+            self.net = ipaddress.ip_network(config["underlay_cidr"], strict=True)
+        except ValueError as exc:
+            raise LabError("lab_underlay_cidr %r is not a valid network: %s" % (config["underlay_cidr"], exc))
         self.extra_ranges = config.get("reserved_ranges", [])
         self.ssh_port = int(config.get("ssh_port", 22))
         self.sink = "%s-sink" % self.prefix
@@ -387,6 +387,22 @@ exec /usr/sbin/sshd -f $d/sshd_config
                 time.sleep(0.1)
 
     # -- public operations --------------------------------------------------------------------
+    def summary(self):
+        """What is there now, for a diff: the lab's namespaces, the nodes whose sshd runs, the state dir."""
+        return {
+            "namespaces": sorted(self.our_namespaces()),
+            "sshd_running": sorted(node["name"] for node in self.nodes if self.sshd_running(node) is not None),
+            "state_dir": self.state_dir if os.path.exists(os.path.join(self.state_dir, MARKER)) else None,
+        }
+
+    def summary_when_up(self):
+        """What summary() reads once the lab is up with these settings."""
+        return {
+            "namespaces": sorted([self.sink, self.ctl] + [node["netns"] for node in self.nodes]),
+            "sshd_running": sorted(node["name"] for node in self.nodes),
+            "state_dir": self.state_dir,
+        }
+
     def state(self, previous=None):
         previous = previous or {}
         old_nodes = {n.get("name"): n for n in previous.get("nodes", [])}
@@ -488,44 +504,3 @@ exec /usr/sbin/sshd -f $d/sshd_config
         if has_dir:
             shutil.rmtree(self.state_dir)
         return {"removed": sorted(names), "processes": sorted(victims)}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="podnet.calico namespace lab")
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--config", required=True, help="JSON file with the lab settings, - for stdin")
-    parser.add_argument("--check", action="store_true", help="report what would change, change nothing")
-    args = parser.parse_args(argv)
-    result = {"changed": False, "failed": False}
-    try:
-        if os.geteuid() != 0:
-            raise LabError("the lab needs root (network and mount namespaces)")
-        if args.config == "-":
-            config = json.load(sys.stdin)
-        else:
-            with open(args.config) as handle:
-                config = json.load(handle)
-        lab = Lab(config)
-        if args.action == "up":
-            result["lab"] = lab.up(args.check)
-        elif args.action == "down":
-            result["removed"] = lab.down(args.check)
-        else:
-            result["lab"] = lab.load_state()
-            result["namespaces"] = lab.our_namespaces()
-        result["changes"] = lab.changes
-        result["changed"] = bool(lab.changes) and args.action != "status"
-        if args.action == "up":
-            result["msg"] = ("lab %s: %s" % (lab.prefix, "; ".join(lab.changes)) if lab.changes
-                             else "lab %s is up with these settings: no change" % lab.prefix)
-        elif args.action == "down":
-            result["msg"] = ("lab %s removed" % lab.prefix) if lab.changes else "lab %s: nothing to remove" % lab.prefix
-    except (LabError, KeyError, ValueError, OSError) as exc:
-        result["failed"] = True
-        result["msg"] = str(exc) if not isinstance(exc, KeyError) else "missing setting %s" % exc
-    print(json.dumps(result, sort_keys=True))
-    return 1 if result["failed"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

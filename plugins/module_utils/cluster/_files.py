@@ -1,0 +1,173 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check and write a set of files on a node in one pass (private to the collection).
+
+Plain Python, no Ansible import. plan() reads what is there and says what would change; apply()
+does it: directories first, then every file written to a temporary file beside it and renamed over
+the old one (never half-written). A failure undoes what the run changed (new files and directories
+removed, replaced files restored) or says what it could not undo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+
+
+class FilesError(Exception):
+    """Bad input or a file that cannot be handled; the message names the entry and the value."""
+
+
+def _mode(value, where):
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise FilesError("%s: mode %r is not an octal number such as '0644'" % (where, value)) from None
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise FilesError("%s is a directory, not a file" % path) from None
+
+
+def gather(paths):
+    """{path: {exists, content (text, or None), mode ('0644', or None)}} for each path."""
+    out = {}
+    for path in paths:
+        data = _read(path)
+        if data is None:
+            out[path] = {"exists": False, "content": None, "mode": None}
+            continue
+        out[path] = {"exists": True, "content": data.decode("utf-8", errors="surrogateescape"),
+                     "mode": "%04o" % stat.S_IMODE(os.stat(path).st_mode)}
+    return out
+
+
+def plan(directories, files):
+    """What would change: a list of actions, each a dict with kind, path and what differs."""
+    actions = []
+    seen = set()
+    for index, entry in enumerate(directories):
+        where = "directories[%d]" % index
+        path = entry.get("path")
+        if not path or not os.path.isabs(path):
+            raise FilesError("%s: path must be an absolute path, got %r" % (where, path))
+        mode = _mode(entry.get("mode"), where)
+        if os.path.isdir(path):
+            have = stat.S_IMODE(os.stat(path).st_mode)
+            if mode is not None and have != mode:
+                actions.append({"kind": "chmod", "path": path, "mode": mode, "old_mode": have})
+        elif os.path.exists(path):
+            raise FilesError("%s: %s exists and is not a directory" % (where, path))
+        else:
+            top = path
+            while not os.path.exists(os.path.dirname(top)):
+                top = os.path.dirname(top)
+            actions.append({"kind": "mkdir", "path": path, "top": top, "mode": mode if mode is not None else 0o755})
+    for index, entry in enumerate(files):
+        where = "files[%d]" % index
+        path = entry.get("path")
+        if not path or not os.path.isabs(path):
+            raise FilesError("%s: path must be an absolute path, got %r" % (where, path))
+        if path in seen:
+            raise FilesError("%s: %s is listed twice" % (where, path))
+        seen.add(path)
+        mode = _mode(entry.get("mode"), where)
+        if entry.get("src") is not None:
+            want = _read(entry["src"])
+            if want is None:
+                raise FilesError("%s: the source %s does not exist on the node" % (where, entry["src"]))
+        elif entry.get("content") is not None:
+            want = entry["content"].encode("utf-8", errors="surrogateescape")
+        else:
+            raise FilesError("%s: give content or src for %s" % (where, path))
+        have = _read(path)
+        if have is None:
+            actions.append({"kind": "write", "path": path, "data": want, "old": None,
+                            "mode": mode if mode is not None else 0o644, "old_mode": None,
+                            "secret": bool(entry.get("secret"))})
+            continue
+        have_mode = stat.S_IMODE(os.stat(path).st_mode)
+        if have != want and entry.get("force", True):
+            actions.append({"kind": "write", "path": path, "data": want, "old": have,
+                            "mode": mode if mode is not None else have_mode, "old_mode": have_mode,
+                            "secret": bool(entry.get("secret"))})
+        elif mode is not None and have_mode != mode:
+            actions.append({"kind": "chmod", "path": path, "mode": mode, "old_mode": have_mode})
+    return actions
+
+
+def _write(path, data, mode):
+    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except OSError:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def apply(actions):
+    """Carry out plan()'s actions; on failure undo them in reverse and raise FilesError."""
+    done = []
+    try:
+        for action in actions:
+            if action["kind"] == "mkdir":
+                os.makedirs(action["path"], mode=action["mode"])
+                os.chmod(action["path"], action["mode"])
+            elif action["kind"] == "chmod":
+                os.chmod(action["path"], action["mode"])
+            else:
+                _write(action["path"], action["data"], action["mode"])
+            done.append(action)
+    except OSError as exc:
+        failed = []
+        for action in reversed(done):
+            try:
+                if action["kind"] == "mkdir":
+                    shutil.rmtree(action["top"])
+                elif action["kind"] == "chmod":
+                    os.chmod(action["path"], action["old_mode"])
+                elif action["old"] is None:
+                    os.unlink(action["path"])
+                else:
+                    _write(action["path"], action["old"], action["old_mode"])
+            except OSError:
+                failed.append(action["path"])
+        raise FilesError("%s (undone: %d change(s)%s)" % (
+            exc, len(done) - len(failed), ("; could not undo %s" % ", ".join(failed)) if failed else "")) from exc
+
+
+def diffs(actions):
+    """Ansible's list of before/after diffs, one per changed path (secrets shown as a note)."""
+    out = []
+    for action in actions:
+        if action["kind"] != "write":
+            before = "mode %04o\n" % action["old_mode"] if action.get("old_mode") is not None else ""
+            after = ("directory, mode %04o\n" if action["kind"] == "mkdir" else "mode %04o\n") % action["mode"]
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": before, "after": after})
+        elif action["secret"]:
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": "" if action["old"] is None else "(secret content)\n",
+                        "after": "(secret content, changed)\n"})
+        else:
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": "" if action["old"] is None else action["old"].decode("utf-8", "replace"),
+                        "after": action["data"].decode("utf-8", "replace")})
+    return out

@@ -1,0 +1,211 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+module: lab
+short_description: Bring the podnet.calico namespace lab up or down on the machine that runs the task
+version_added: 0.2.0
+description:
+  - Builds, in network namespaces only, an underlay bridge in a sink namespace (no forwarding, no
+    default route), a controller-side namespace through which SSH connections enter the underlay, and
+    O(nodes) nodes. Each node is a network namespace with its own mount and UTS namespaces (overlays
+    on C(/etc), C(/opt), C(/var/lib) and C(/root), a private C(/run)), its hostname and its own sshd.
+  - Nothing is created in the namespace the module runs in (normally the host's own). Before anything
+    is made, the module refuses when O(underlay_cidr) or a range in O(reserved_ranges) overlaps a route
+    of that namespace, when the ranges overlap each other, or when a lab with other settings is up in
+    O(state_dir) or under O(prefix).
+  - O(state=absent) stops every process in the lab's namespaces and in the nodes' mount namespaces,
+    deletes the namespaces and removes O(state_dir) (only when it carries the lab's marker file).
+  - The state of the lab is kept in C(<state_dir>/lab.json); it is rewritten only when it changes.
+  - Needs root. Runs where the task runs; use it on localhost with C(connection=local).
+  - This is the lab's engine; the role M(podnet.calico.lab) wraps it with the inventory it writes.
+extends_documentation_fragment:
+  - podnet.calico.attributes
+options:
+  state:
+    description:
+      - V(present) brings the lab up (idempotent), V(absent) removes every namespace, process and file it made.
+    type: str
+    choices: [present, absent]
+    default: present
+  prefix:
+    description:
+      - Prefix of the lab's namespace names, C(<prefix>-sink), C(<prefix>-ctl), C(<prefix>-<node>);
+        1-8 lowercase letters or digits, starting with a letter.
+    type: str
+    default: pn
+  state_dir:
+    description:
+      - Directory of the lab's files (SSH keys, sshd configs, overlay upper dirs, C(lab.json)).
+    type: path
+    required: true
+  nodes:
+    description:
+      - Number of nodes, 1 to 200.
+    type: int
+    default: 3
+  node_name:
+    description:
+      - Stem of the node names; nodes are called C(<stem>1), C(<stem>2), ...
+    type: str
+    default: node
+  underlay_cidr:
+    description:
+      - The nodes' shared L2 network, inside the sink namespace. C(.1) is the sink (the nodes' default
+        gateway), C(.2) the controller side, C(.11) and up the nodes.
+    type: str
+    default: 10.89.0.0/24
+  reserved_ranges:
+    description:
+      - Other ranges the lab will use (for example its pod pool), only checked for overlaps with the
+        host's routes and with O(underlay_cidr).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the range, used in error messages (for example V(lab_pod_cidr)).
+        type: str
+        required: true
+      cidr:
+        description: The range.
+        type: str
+        required: true
+  ssh_port:
+    description:
+      - Port of the nodes' sshd.
+    type: int
+    default: 22
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the lab's namespaces, the nodes whose sshd runs and the state dir, before and after.
+  platform:
+    platforms: linux
+notes:
+  - Needs C(ip) (iproute2), C(unshare), C(ssh-keygen), C(sshd) and C(nc) (netcat-openbsd) on the machine.
+seealso:
+  - role: podnet.calico.lab
+    description: Brings the lab up with this module and writes its inventory.
+author:
+  - podnet.calico contributors
+'''
+
+EXAMPLES = r'''
+- name: Bring a three-node lab up
+  podnet.calico.lab:
+    state_dir: /tmp/podnet-lab
+    nodes: 3
+    reserved_ranges:
+      - name: lab_pod_cidr
+        cidr: 10.244.0.0/16
+  register: lab_up
+
+- name: Take it down
+  podnet.calico.lab:
+    state: absent
+    state_dir: /tmp/podnet-lab
+'''
+
+RETURN = r'''
+changes:
+  description: What was done (or would be done in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create namespace pn-sink", "start sshd of node1"]
+lab:
+  description:
+    - The lab's state as kept in C(lab.json) (with O(state=present)); in check mode, what it would be.
+  returned: when O(state=present)
+  type: dict
+  sample:
+    prefix: pn
+    state_dir: /tmp/podnet-lab
+    underlay_cidr: 10.89.0.0/24
+    gateway: 10.89.0.1
+    ctl_netns: pn-ctl
+    ctl_ip: 10.89.0.2
+    sink_netns: pn-sink
+    ssh_key: /tmp/podnet-lab/id_ed25519
+    known_hosts: /tmp/podnet-lab/known_hosts
+    proxy_command: ip netns exec pn-ctl nc %h %p
+    nodes:
+      - name: node1
+        netns: pn-node1
+        underlay_ip: 10.89.0.11
+        ssh_address: 10.89.0.11
+        ssh_port: 22
+        sshd_pid: 4242
+removed:
+  description: The namespaces removed and the processes stopped (with O(state=absent)).
+  returned: when O(state=absent)
+  type: dict
+  sample: {"removed": ["pn-ctl", "pn-node1", "pn-sink"], "processes": [4242]}
+msg:
+  description: One line for people.
+  returned: always
+  type: str
+  sample: "lab pn is up with these settings: no change"
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            prefix=dict(type='str', default='pn'),
+            state_dir=dict(type='path', required=True),
+            nodes=dict(type='int', default=3),
+            node_name=dict(type='str', default='node'),
+            underlay_cidr=dict(type='str', default='10.89.0.0/24'),
+            reserved_ranges=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                cidr=dict(type='str', required=True),
+            )),
+            ssh_port=dict(type='int', default=22),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    check = module.check_mode
+    if os.geteuid() != 0:
+        module.fail_json(msg='the lab needs root (network and mount namespaces)')
+    lab = None
+    try:
+        lab = Lab(dict((key, params[key]) for key in
+                       ('prefix', 'state_dir', 'nodes', 'node_name', 'underlay_cidr', 'reserved_ranges', 'ssh_port')))
+        before = lab.summary()
+        result = {}
+        if params['state'] == 'present':
+            result['lab'] = lab.up(check)
+            after = lab.summary_when_up() if check else lab.summary()
+            result['msg'] = ('lab %s: %s' % (lab.prefix, '; '.join(lab.changes)) if lab.changes
+                             else 'lab %s is up with these settings: no change' % lab.prefix)
+        else:
+            result['removed'] = lab.down(check)
+            after = {'namespaces': [], 'sshd_running': [], 'state_dir': None} if check else lab.summary()
+            result['msg'] = ('lab %s removed' % lab.prefix) if lab.changes else 'lab %s: nothing to remove' % lab.prefix
+    except LabError as exc:
+        module.fail_json(msg=str(exc), changes=lab.changes if lab else [])
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg='lab: %s' % exc, changes=lab.changes if lab else [])
+    result['changes'] = lab.changes
+    result['changed'] = bool(lab.changes)
+    if module._diff:
+        result['diff'] = {'before': before, 'after': after}
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+module: node_files
+short_description: Check and write a set of files and directories on a node in one task
+version_added: 0.2.0
+description:
+  - With O(state=present), makes the listed directories and writes the listed files, each from
+    O(files[].content) or from another file on the node (O(files[].src)), in one pass - one task
+    and one connection for what would otherwise be a task (or a loop item) per file.
+  - A file is written only when its content differs (or, with O(files[].force=false), only when it
+    is missing), to a temporary file beside it that is renamed over the old one; modes are set when
+    they differ. A failure undoes what the run changed, or says what it could not undo.
+  - With O(state=gathered), changes nothing and returns the content and mode of each of O(paths)
+    (missing files included, as C(exists=false)), so that one task reads every file a role edits.
+  - The cluster roles use it for the files they write on the nodes (CNI config, TLS files,
+    kubelet and containerd settings).
+extends_documentation_fragment:
+  - podnet.calico.attributes
+options:
+  state:
+    description:
+      - V(present) makes the directories and writes the files; V(gathered) only reads O(paths).
+    type: str
+    choices: [present, gathered]
+    default: present
+  directories:
+    description:
+      - Directories to make (with their missing parents) or whose mode to set; handled before the files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      mode:
+        description: Octal mode such as V('0755'); left as it is when not given (V('0755') for a new directory).
+        type: raw
+  files:
+    description:
+      - Files to write. Each path at most once.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the file on the node; its directory must exist or be in O(directories).
+        type: path
+        required: true
+      content:
+        description: The file's text. One of O(files[].content) and O(files[].src) is required.
+        type: str
+      src:
+        description: A file on the node whose bytes are copied (for example a plugin binary from a package).
+        type: path
+      mode:
+        description: Octal mode such as V('0600'); a new file gets V('0644') when not given, an existing one keeps its mode.
+        type: raw
+      force:
+        description: V(false) writes the file only when it is missing (it is never overwritten, only its mode set).
+        type: bool
+        default: true
+      secret:
+        description: The content is not shown in the diff (keys, tokens). Use C(no_log) on the task too.
+        type: bool
+        default: false
+  paths:
+    description:
+      - Files to read with O(state=gathered).
+    type: list
+    elements: path
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - One diff per changed path; secret contents are replaced by a note.
+  platform:
+    platforms: posix
+seealso:
+  - module: ansible.builtin.copy
+    description: One file per task, with owners, backups and validation.
+author:
+  - podnet.calico contributors
+'''
+
+EXAMPLES = r'''
+- name: Write the CNI kubeconfig and the etcd TLS files
+  podnet.calico.node_files:
+    directories:
+      - path: /etc/cni/net.d/calico-tls
+        mode: "0700"
+    files:
+      - path: /etc/cni/net.d/calico-kubeconfig
+        content: "{{ lookup('ansible.builtin.template', 'calico-kubeconfig.j2') }}"
+        mode: "0600"
+        secret: true
+      - path: /etc/cni/net.d/calico-tls/etcd-ca
+        content: "{{ lookup('ansible.builtin.file', 'pki/ca.pem') }}"
+        mode: "0600"
+  no_log: true
+
+- name: Copy the reference plugins from the package
+  podnet.calico.node_files:
+    files:
+      - path: /opt/cni/bin/loopback
+        src: /usr/lib/cni/loopback
+        mode: "0755"
+
+- name: Read the files to edit
+  podnet.calico.node_files:
+    state: gathered
+    paths:
+      - /etc/default/kubelet
+      - /etc/containerd/config.toml
+  register: kubelet_files
+'''
+
+RETURN = r'''
+changed_paths:
+  description: The paths made or written (or that would be, in check mode), in order.
+  returned: with O(state=present)
+  type: list
+  elements: str
+  sample: ["/etc/cni/net.d/calico-tls", "/etc/cni/net.d/calico-tls/etcd-ca"]
+gathered:
+  description: Per path of O(paths), C(exists), C(content) (text, or null) and C(mode) (for example V('0644'), or null).
+  returned: with O(state=gathered)
+  type: dict
+  sample: {"/etc/default/kubelet": {"exists": true, "content": "KUBELET_EXTRA_ARGS=\n", "mode": "0644"}}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.podnet.calico.plugins.module_utils.cluster._files import FilesError, apply, diffs, gather, plan
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', choices=['present', 'gathered'], default='present'),
+            directories=dict(type='list', elements='dict', default=[], options=dict(
+                path=dict(type='path', required=True),
+                mode=dict(type='raw'),
+            )),
+            files=dict(type='list', elements='dict', default=[], options=dict(
+                path=dict(type='path', required=True),
+                content=dict(type='str'),
+                src=dict(type='path'),
+                mode=dict(type='raw'),
+                force=dict(type='bool', default=True),
+                secret=dict(type='bool', default=False),
+            ), mutually_exclusive=[['content', 'src']], required_one_of=[['content', 'src']]),
+            paths=dict(type='list', elements='path', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if params['state'] == 'gathered':
+            module.exit_json(changed=False, gathered=gather(params['paths']))
+        actions = plan(params['directories'], params['files'])
+        if actions and not module.check_mode:
+            apply(actions)
+    except FilesError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg='node_files: %s' % exc)
+    result = dict(changed=bool(actions), changed_paths=[a['path'] for a in actions])
+    if module._diff:
+        result['diff'] = diffs(actions)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
