@@ -120,13 +120,16 @@ def test_site_render_only(test_lab, lab_inventory, ctl_http, tmp_path):
         # The network config list.
         conflist = json.loads(texts["/etc/cni/net.d/10-calico.conflist"])
         assert conflist["cniVersion"] == "0.3.1" and conflist["name"] == "k8s-pod-network"
-        calico, portmap = conflist["plugins"]
+        calico, portmap, bandwidth = conflist["plugins"]
         assert calico == {
             "type": "calico", "datastore_type": "kubernetes", "nodename": node, "mtu": 1450,
             "log_level": "info", "log_file_path": "/var/log/calico/cni/cni.log",
             "ipam": {"type": "calico-ipam"}, "policy": {"type": "k8s"},
             "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"}}
         assert portmap["type"] == "portmap" and portmap["capabilities"] == {"portMappings": True}
+        assert bandwidth == {"type": "bandwidth", "capabilities": {"bandwidth": True}}
+        mode, digest = listing["/opt/cni/bin/bandwidth"]
+        assert mode == "755" and digest == sha256_file("/usr/lib/cni/bandwidth")
         # The kubeconfig: secret, 0600.
         assert listing["/etc/cni/net.d/calico-kubeconfig"][0] == "600"
         kubeconfig = yaml.safe_load(texts["/etc/cni/net.d/calico-kubeconfig"])
