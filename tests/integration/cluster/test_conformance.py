@@ -5,7 +5,8 @@
 The upstream manifests are test data, read from a directory (never copied into the collection):
 $PODNET_CALICO_REFERENCE, else the first shared/reference/calico-<version> found beside the
 checkout or one of its parent directories (a git worktree sits deeper than the main checkout).
-Without one the tests skip and say why.
+Without one the tests skip and say why. $PODNET_CALICO_VERSION (default v3.29.1) names the release:
+it sets calico_manifest_version and the directory name looked for.
 
 Each case renders our manifest with the settings the upstream file was generated with and compares:
 every upstream object has a counterpart (kind, namespace, name) and nothing else is added; RBAC as
@@ -34,7 +35,8 @@ from podnet_testlib import run_playbook
 
 from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import calico_conflist
 
-CALICO_VERSION = "v3.29.1"
+# The release to compare with: the collection's default, or the one a user is checking.
+CALICO_VERSION = os.environ.get("PODNET_CALICO_VERSION", "v3.29.1")
 REFERENCE_ENV = "PODNET_CALICO_REFERENCE"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NODE = "worker-1"
