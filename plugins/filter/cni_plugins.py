@@ -81,7 +81,7 @@ def cni_plugins_version_errors(answers, cni_version='0.3.1', minimums=None, requ
 
 
 _CONFLIST_KEYS = ('datastore', 'mtu', 'nodename', 'conf_dir', 'etcd_endpoints', 'etcd_tls', 'log_level',
-                  'log_file_path', 'ipam', 'portmap', 'bandwidth', 'network_name', 'cni_version')
+                  'log_file_path', 'ipam', 'portmap', 'bandwidth', 'network_name', 'cni_version', 'kubeconfig_name')
 
 
 def cni_plugins_calico_conflist(settings):

@@ -144,17 +144,21 @@ def _wrap(calico, portmap, bandwidth, network_name, cni_version):
 
 def calico_conflist(datastore='kubernetes', mtu=1440, nodename=None, conf_dir=CONF_DIR, etcd_endpoints=None,
                     etcd_tls=False, log_level='info', log_file_path=LOG_FILE_PATH, ipam=None, portmap=True,
-                    bandwidth=True, network_name=NETWORK_NAME, cni_version=CNI_VERSION):
+                    bandwidth=True, network_name=NETWORK_NAME, cni_version=CNI_VERSION,
+                    kubeconfig_name=KUBECONFIG_NAME):
     """Return the conflist a node uses, as a dictionary, with real values.
 
     The kubeconfig and the etcd TLS files sit in conf_dir as install-cni puts them
-    (<conf_dir>/calico-kubeconfig, <conf_dir>/calico-tls/etcd-*); without etcd_tls the etcd file
+    (<conf_dir>/calico-kubeconfig unless kubeconfig_name says otherwise, <conf_dir>/calico-tls/etcd-*);
+    without etcd_tls the etcd file
     fields are empty strings, as install-cni leaves them.  The result equals what install-cni writes
     from calico_conflist_template() with the same settings.
     """
     conf_dir = str(conf_dir or '').rstrip('/') or '/'
     if not conf_dir.startswith('/'):
         raise CniConfError('conf_dir must be an absolute path, got %r' % (conf_dir,))
+    if not isinstance(kubeconfig_name, str) or not kubeconfig_name or '/' in kubeconfig_name:
+        raise CniConfError('kubeconfig_name must be a file name, got %r' % (kubeconfig_name,))
     calico = {
         'type': 'calico',
         'log_level': _log_level(log_level),
@@ -164,7 +168,7 @@ def calico_conflist(datastore='kubernetes', mtu=1440, nodename=None, conf_dir=CO
         'mtu': _mtu(mtu),
         'ipam': _ipam(ipam),
         'policy': {'type': 'k8s'},
-        'kubernetes': {'kubeconfig': '%s/%s' % (conf_dir.rstrip('/'), KUBECONFIG_NAME)},
+        'kubernetes': {'kubeconfig': '%s/%s' % (conf_dir.rstrip('/'), kubeconfig_name)},
     }
     if calico['datastore_type'] == 'etcdv3':
         calico['etcd_endpoints'] = _endpoints(etcd_endpoints)

@@ -66,6 +66,11 @@ def test_etcd_without_tls_leaves_the_file_fields_empty_as_install_cni_does():
     assert (calico["etcd_cert_file"], calico["etcd_key_file"], calico["etcd_ca_cert_file"]) == ("", "", "")
 
 
+def test_kubeconfig_name():
+    calico = calico_conflist(nodename="n", conf_dir="/etc/cni/net.d", kubeconfig_name="calico.kubeconfig")["plugins"][0]
+    assert calico["kubernetes"] == {"kubeconfig": "/etc/cni/net.d/calico.kubeconfig"}
+
+
 def test_ipam_fields():
     calico = calico_conflist(nodename="n", ipam={"assign_ipv4": True, "ipv4_pools": ["10.244.0.0/16"]})["plugins"][0]
     assert calico["ipam"] == {"type": "calico-ipam", "assign_ipv4": "true", "ipv4_pools": ["10.244.0.0/16"]}
@@ -106,6 +111,7 @@ def test_chained_types():
     ({"nodename": "Node_1"}, "nodename must be a Kubernetes node name (lowercase DNS subdomain), got 'Node_1'"),
     ({"log_level": "loud"}, "log_level must be one of debug, info, warning, error, fatal, panic, got 'loud'"),
     ({"conf_dir": "etc/cni"}, "conf_dir must be an absolute path, got 'etc/cni'"),
+    ({"kubeconfig_name": "../kubeconfig"}, "kubeconfig_name must be a file name, got '../kubeconfig'"),
     ({"datastore": "etcd"}, "etcd_endpoints must name at least one endpoint for the etcd datastore, got None"),
     ({"datastore": "etcd", "etcd_endpoints": ["10.0.0.1:2379"]},
      "etcd endpoint '10.0.0.1:2379' in etcd_endpoints must start with http:// or https://"),
