@@ -173,8 +173,8 @@ def test_site_render_only(test_lab, lab_inventory, ctl_http, tmp_path):
     # The manifest, rendered once on the first control-plane host, and the CRDs next to it.
     manifest = list(yaml.safe_load_all(node1["/etc/kubernetes/calico/calico.yaml"]))
     kinds = sorted(doc["kind"] for doc in manifest if doc)
-    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "ConfigMap",
-                     "DaemonSet", "Deployment", "ServiceAccount", "ServiceAccount"]
+    assert kinds == ["ClusterRole"] * 3 + ["ClusterRoleBinding"] * 3 + [
+        "ConfigMap", "DaemonSet", "Deployment", "PodDisruptionBudget"] + ["ServiceAccount"] * 3
     listing1 = {line.split(" ", 2)[2]: line.split(" ", 2)[:2] for line in after["node1"]["listing"]}
     assert listing1["/etc/kubernetes/calico/crds.yaml"][1] == hashlib.sha256(TEST_CRD.encode()).hexdigest()
     assert "/etc/kubernetes/calico/calico.yaml" not in after["node2"]["texts"]
