@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.podnet.calico.plugins.module_utils.calico._mtu import mtu_problem
+from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import (
+    CniConfError,
+    calico_conflist_template,
+)
 
 ENCAP_MODES = ('Always', 'CrossSubnet', 'Never')
 
@@ -137,8 +141,29 @@ def calico_manifest_preflight(settings):
     return errors
 
 
+_TEMPLATE_KEYS = ('datastore', 'log_level', 'log_file_path', 'ipam', 'portmap', 'bandwidth', 'network_name',
+                  'cni_version')
+
+
+def calico_manifest_cni_network_config(settings):
+    """The manifest's cni_network_config text, with install-cni's placeholders."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('calico_manifest_cni_network_config expects a dictionary of settings, got %s'
+                                 % type(settings).__name__)
+    unknown = sorted(set(settings) - set(_TEMPLATE_KEYS))
+    if unknown:
+        raise AnsibleFilterError('calico_manifest_cni_network_config: unknown settings %s' % ', '.join(unknown))
+    try:
+        return calico_conflist_template(**settings)
+    except CniConfError as exc:
+        raise AnsibleFilterError('calico_manifest_cni_network_config: %s' % exc) from None
+
+
 class FilterModule:
     """Filters of the calico_manifest role."""
 
     def filters(self):
-        return {'calico_manifest_preflight': calico_manifest_preflight}
+        return {
+            'calico_manifest_cni_network_config': calico_manifest_cni_network_config,
+            'calico_manifest_preflight': calico_manifest_preflight,
+        }

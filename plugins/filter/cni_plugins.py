@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import CniConfError, calico_conflist
+
 _NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$')
 _VERSION_RE = re.compile(r'^\d+\.\d+\.\d+$')
 
@@ -78,11 +80,45 @@ def cni_plugins_version_errors(answers, cni_version='0.3.1', minimums=None, requ
     return errors
 
 
+_CONFLIST_KEYS = ('datastore', 'mtu', 'nodename', 'conf_dir', 'etcd_endpoints', 'etcd_tls', 'log_level',
+                  'log_file_path', 'ipam', 'portmap', 'bandwidth', 'network_name', 'cni_version', 'kubeconfig_name')
+
+
+def cni_plugins_calico_conflist(settings):
+    """Calico's CNI config list for one node, built by module_utils.calico._cniconf."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError('cni_plugins_calico_conflist expects a dictionary of settings, got %s'
+                                 % type(settings).__name__)
+    unknown = sorted(set(settings) - set(_CONFLIST_KEYS))
+    if unknown:
+        raise AnsibleFilterError('cni_plugins_calico_conflist: unknown settings %s' % ', '.join(unknown))
+    kwargs = dict(settings)
+    for key in ('etcd_tls', 'portmap', 'bandwidth'):
+        if key in kwargs:
+            kwargs[key] = _boolean(key, kwargs[key])
+    try:
+        return calico_conflist(**kwargs)
+    except CniConfError as exc:
+        raise AnsibleFilterError('cni_plugins_calico_conflist: %s' % exc) from None
+
+
+def _boolean(key, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ('true', 'yes', 'on', '1'):
+        return True
+    if text in ('false', 'no', 'off', '0', ''):
+        return False
+    raise AnsibleFilterError('cni_plugins_calico_conflist: %s must be a boolean, got %r' % (key, value))
+
+
 class FilterModule:
     """Filters of the cni_plugins role."""
 
     def filters(self):
         return {
+            'cni_plugins_calico_conflist': cni_plugins_calico_conflist,
             'cni_plugins_conflist_errors': cni_plugins_conflist_errors,
             'cni_plugins_version_errors': cni_plugins_version_errors,
         }

@@ -9,6 +9,7 @@ from 127.0.0.1; the role downloads it with its sha256 like it downloads Calico's
 from __future__ import annotations
 
 import base64
+import json
 import os
 import sys
 
@@ -107,16 +108,21 @@ def test_etcd_datastore(run_playbook, tmp_path, etcd_tls):
     assert config["etcd_key"] == "/calico-secrets/etcd-key"
     assert config["calico_backend"] == "vxlan"
     assert config["veth_mtu"] == "1450"
-    cni = yaml.safe_load(config["cni_network_config"])
+    # The MTU placeholder stands bare: install-cni puts the number there, not a string.
+    assert '"mtu": __CNI_MTU__,' in config["cni_network_config"]
+    cni = json.loads(config["cni_network_config"].replace("__CNI_MTU__", "1450"))
     assert cni["plugins"][0]["type"] == "calico"
+    assert cni["plugins"][0]["mtu"] == 1450
     assert cni["plugins"][0]["datastore_type"] == "etcdv3"
     assert cni["plugins"][0]["etcd_endpoints"] == "__ETCD_ENDPOINTS__"
+    assert cni["plugins"][0]["etcd_cert_file"] == "__ETCD_CERT_FILE__"
+    assert cni["plugins"][0]["nodename"] == "__KUBERNETES_NODE_NAME__"
     assert cni["plugins"][0]["ipam"] == {"type": "calico-ipam"}
-    assert cni["plugins"][1]["type"] == "portmap"
+    assert [plugin["type"] for plugin in cni["plugins"]] == ["calico", "portmap", "bandwidth"]
 
     daemonset = find(docs, "DaemonSet", "calico-node")
     spec = daemonset["spec"]["template"]["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == ["install-cni"]
+    assert [c["name"] for c in spec["initContainers"]] == ["install-cni", "mount-bpffs"]
     assert [c["name"] for c in spec["containers"]] == ["calico-node"]
     assert spec["containers"][0]["image"] == "registry.example.internal:5000/calico/node:v3.29.1"
     assert spec["initContainers"][0]["image"] == "registry.example.internal:5000/calico/cni:v3.29.1"
@@ -129,9 +135,12 @@ def test_etcd_datastore(run_playbook, tmp_path, etcd_tls):
     assert env["CALICO_IPV4POOL_IPIP"] == "Never"
     assert env["CALICO_IPV4POOL_VXLAN"] == "Always"
     assert env["IP_AUTODETECTION_METHOD"] == "interface=eth0"
-    assert env["CLUSTER_TYPE"] == "k8s"
+    assert env["CALICO_K8S_NODE_REF"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    assert env["NODENAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
     install_env = env_of(spec["initContainers"][0])
     assert install_env["CNI_CONF_NAME"] == "10-calico.conflist"
+    assert install_env["CNI_NET_DIR"] == "/etc/cni/net.d"
+    assert install_env["KUBERNETES_NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
     assert install_env["CNI_NETWORK_CONFIG"] == {"configMapKeyRef": {"name": "calico-config", "key": "cni_network_config"}}
     assert {v["name"]: v for v in spec["volumes"]}["etcd-certs"]["secret"]["secretName"] == "calico-etcd-secrets"
     assert "-bird-ready" not in spec["containers"][0]["readinessProbe"]["exec"]["command"]
@@ -141,9 +150,34 @@ def test_etcd_datastore(run_playbook, tmp_path, etcd_tls):
     assert cenv["ENABLED_CONTROLLERS"] == "policy,namespace,serviceaccount,workloadendpoint,node"
     assert cenv["ETCD_CA_CERT_FILE"] == {"configMapKeyRef": {"name": "calico-config", "key": "etcd_ca"}}
     for kind, name in (("ServiceAccount", "calico-node"), ("ServiceAccount", "calico-kube-controllers"),
+                       ("ServiceAccount", "calico-cni-plugin"), ("ClusterRole", "calico-cni-plugin"),
+                       ("ClusterRoleBinding", "calico-cni-plugin"), ("PodDisruptionBudget", "calico-kube-controllers"),
                        ("ClusterRole", "calico-node"), ("ClusterRoleBinding", "calico-node"),
                        ("ClusterRole", "calico-kube-controllers"), ("ClusterRoleBinding", "calico-kube-controllers")):
         find(docs, kind, name)
+    assert_cni_plugin_rbac(docs)
+    assert_cni_conf_dir_mounted(spec, "/etc/cni/net.d")
+
+
+def assert_cni_plugin_rbac(docs):
+    """install-cni and calico-node may request tokens of calico-cni-plugin, and of nothing else."""
+    node_role = find(docs, "ClusterRole", "calico-node")
+    token_rules = [rule for rule in node_role["rules"] if "serviceaccounts/token" in rule["resources"]]
+    assert token_rules == [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                            "resourceNames": ["calico-cni-plugin"], "verbs": ["create"]}]
+    binding = find(docs, "ClusterRoleBinding", "calico-cni-plugin")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "calico-cni-plugin", "namespace": "kube-system"}]
+    assert binding["roleRef"]["name"] == "calico-cni-plugin"
+
+
+def assert_cni_conf_dir_mounted(spec, host_dir):
+    """calico-node mounts the CNI conf dir where it refreshes the CNI kubeconfig's token."""
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["cni-net-dir"]["hostPath"]["path"] == host_dir
+    node = [c for c in spec["containers"] if c["name"] == "calico-node"][0]
+    mounts = {m["name"]: m for m in node["volumeMounts"]}
+    assert mounts["cni-net-dir"]["mountPath"] == "/host/etc/cni/net.d"
+    assert not mounts["cni-net-dir"].get("readOnly")
 
 
 def test_kubernetes_datastore(run_playbook, tmp_path, local_http):
@@ -162,7 +196,9 @@ def test_kubernetes_datastore(run_playbook, tmp_path, local_http):
     config = find(docs, "ConfigMap", "calico-config")["data"]
     assert "etcd_endpoints" not in config
     assert config["calico_backend"] == "bird"
-    assert yaml.safe_load(config["cni_network_config"])["plugins"][0]["datastore_type"] == "kubernetes"
+    cni = json.loads(config["cni_network_config"].replace("__CNI_MTU__", "1440"))
+    assert cni["plugins"][0]["datastore_type"] == "kubernetes"
+    assert "etcd_endpoints" not in cni["plugins"][0]
     spec = find(docs, "DaemonSet", "calico-node")["spec"]["template"]["spec"]
     env = env_of(spec["containers"][0])
     assert env["DATASTORE_TYPE"] == "kubernetes"
@@ -171,10 +207,17 @@ def test_kubernetes_datastore(run_playbook, tmp_path, local_http):
     assert env["CALICO_IPV4POOL_VXLAN"] == "Never"
     assert env["CALICO_IPV4POOL_BLOCK_SIZE"] == "26"
     assert env["CLUSTER_TYPE"] == "k8s,bgp"
+    assert "CALICO_K8S_NODE_REF" not in env
     assert spec["containers"][0]["image"] == "docker.io/calico/node:v3.29.1"
+    assert [c["name"] for c in spec["initContainers"]] == ["upgrade-ipam", "install-cni", "mount-bpffs"]
     assert "-bird-ready" in spec["containers"][0]["readinessProbe"]["exec"]["command"]
     node_role = find(docs, "ClusterRole", "calico-node")
     assert any("crd.projectcalico.org" in rule["apiGroups"] for rule in node_role["rules"])
+    # Felix lists and watches the admin network policies before it reports in sync.
+    anp = [rule for rule in node_role["rules"] if "adminnetworkpolicies" in rule["resources"]]
+    assert anp and anp[0]["apiGroups"] == ["policy.networking.k8s.io"] and set(anp[0]["verbs"]) == {"list", "watch"}
+    assert_cni_plugin_rbac(docs)
+    assert_cni_conf_dir_mounted(spec, "/etc/cni/net.d")
     controllers = find(docs, "Deployment", "calico-kube-controllers")
     assert env_of(controllers["spec"]["template"]["spec"]["containers"][0])["ENABLED_CONTROLLERS"] == "node"
 
@@ -187,6 +230,24 @@ def test_kubernetes_datastore(run_playbook, tmp_path, local_http):
         calico_manifest_ipip_mode="CrossSubnet",
     )
     assert again.changed == 0, again.changed_tasks()
+
+
+def test_custom_cni_dirs(run_playbook, tmp_path, local_http):
+    """A conf dir other than /etc/cni/net.d: mounted from the host and passed to install-cni as CNI_NET_DIR."""
+    sha = local_http.add("crds.yaml", TEST_CRD)
+    _result, _out, docs = render(
+        run_playbook, tmp_path,
+        calico_manifest_crds_url=local_http.url("crds.yaml"),
+        calico_manifest_crds_sha256=sha,
+        calico_manifest_cni_conf_dir="/var/lib/cni/net.d",
+        calico_manifest_cni_bin_dir="/usr/libexec/cni",
+    )
+    validate_all(docs)
+    spec = find(docs, "DaemonSet", "calico-node")["spec"]["template"]["spec"]
+    install = [c for c in spec["initContainers"] if c["name"] == "install-cni"][0]
+    assert env_of(install)["CNI_NET_DIR"] == "/var/lib/cni/net.d"
+    assert_cni_conf_dir_mounted(spec, "/var/lib/cni/net.d")
+    assert {v["name"]: v for v in spec["volumes"]}["cni-bin-dir"]["hostPath"]["path"] == "/usr/libexec/cni"
 
 
 def test_crd_checksum_mismatch_fails(run_playbook, tmp_path, local_http):

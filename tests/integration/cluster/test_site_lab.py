@@ -120,13 +120,16 @@ def test_site_render_only(test_lab, lab_inventory, ctl_http, tmp_path):
         # The network config list.
         conflist = json.loads(texts["/etc/cni/net.d/10-calico.conflist"])
         assert conflist["cniVersion"] == "0.3.1" and conflist["name"] == "k8s-pod-network"
-        calico, portmap = conflist["plugins"]
+        calico, portmap, bandwidth = conflist["plugins"]
         assert calico == {
             "type": "calico", "datastore_type": "kubernetes", "nodename": node, "mtu": 1450,
             "log_level": "info", "log_file_path": "/var/log/calico/cni/cni.log",
             "ipam": {"type": "calico-ipam"}, "policy": {"type": "k8s"},
             "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"}}
         assert portmap["type"] == "portmap" and portmap["capabilities"] == {"portMappings": True}
+        assert bandwidth == {"type": "bandwidth", "capabilities": {"bandwidth": True}}
+        mode, digest = listing["/opt/cni/bin/bandwidth"]
+        assert mode == "755" and digest == sha256_file("/usr/lib/cni/bandwidth")
         # The kubeconfig: secret, 0600.
         assert listing["/etc/cni/net.d/calico-kubeconfig"][0] == "600"
         kubeconfig = yaml.safe_load(texts["/etc/cni/net.d/calico-kubeconfig"])
@@ -170,8 +173,8 @@ def test_site_render_only(test_lab, lab_inventory, ctl_http, tmp_path):
     # The manifest, rendered once on the first control-plane host, and the CRDs next to it.
     manifest = list(yaml.safe_load_all(node1["/etc/kubernetes/calico/calico.yaml"]))
     kinds = sorted(doc["kind"] for doc in manifest if doc)
-    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "ConfigMap",
-                     "DaemonSet", "Deployment", "ServiceAccount", "ServiceAccount"]
+    assert kinds == ["ClusterRole"] * 3 + ["ClusterRoleBinding"] * 3 + [
+        "ConfigMap", "DaemonSet", "Deployment", "PodDisruptionBudget"] + ["ServiceAccount"] * 3
     listing1 = {line.split(" ", 2)[2]: line.split(" ", 2)[:2] for line in after["node1"]["listing"]}
     assert listing1["/etc/kubernetes/calico/crds.yaml"][1] == hashlib.sha256(TEST_CRD.encode()).hexdigest()
     assert "/etc/kubernetes/calico/calico.yaml" not in after["node2"]["texts"]

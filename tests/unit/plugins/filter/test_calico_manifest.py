@@ -71,3 +71,24 @@ def test_mtu_at_the_limit_passes():
     assert calico_manifest_preflight(dict(GOOD, ipip_mode="Never", vxlan_mode="Always", mtu=1450)) == []
     assert calico_manifest_preflight(dict(GOOD, ipip_mode="Never", etcd_endpoints="https://a:2379,https://b:2379",
                                           mtu=1500)) == []
+
+
+def test_cni_network_config_filter():
+    from ansible_collections.podnet.calico.plugins.filter.calico_manifest import calico_manifest_cni_network_config
+    text = calico_manifest_cni_network_config({"datastore": "etcd", "log_level": "info"})
+    assert '"mtu": __CNI_MTU__,' in text
+    assert '"etcd_endpoints": "__ETCD_ENDPOINTS__"' in text
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["etcd"], "expects a dictionary of settings, got list"),
+    ({"datastore": "etcd", "mtu": 1}, "unknown settings mtu"),
+    ({"datastore": "zookeeper"}, "datastore must be one of etcd, kubernetes, got 'zookeeper'"),
+])
+def test_cni_network_config_filter_errors(settings, message):
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.podnet.calico.plugins.filter.calico_manifest import calico_manifest_cni_network_config
+    with pytest.raises(AnsibleFilterError) as err:
+        calico_manifest_cni_network_config(settings)
+    assert message in str(err.value)

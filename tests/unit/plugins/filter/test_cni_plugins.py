@@ -69,3 +69,27 @@ def test_version_problems():
     assert any(error.startswith("calico did not answer CNI_COMMAND=VERSION") for error in errors)
     assert "portmap does not support CNI version 0.3.1 (supports 1.0.0)" in errors
     assert not any(error.startswith("host-local") for error in errors)
+
+
+def test_calico_conflist_filter():
+    from ansible_collections.podnet.calico.plugins.filter.cni_plugins import cni_plugins_calico_conflist
+    conf = cni_plugins_calico_conflist({"datastore": "kubernetes", "mtu": "1450", "nodename": "node1",
+                                        "bandwidth": "false", "portmap": "true"})
+    assert [plugin["type"] for plugin in conf["plugins"]] == ["calico", "portmap"]
+    assert conf["plugins"][0]["mtu"] == 1450
+    assert cni_plugins_conflist_errors(conf) == []
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("text", "expects a dictionary of settings, got str"),
+    ({"nodename": "n", "colour": "red"}, "unknown settings colour"),
+    ({"nodename": "n", "bandwidth": "perhaps"}, "bandwidth must be a boolean, got 'perhaps'"),
+    ({"nodename": "n", "mtu": "x"}, "mtu must be an integer, got 'x'"),
+])
+def test_calico_conflist_filter_errors(settings, message):
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.podnet.calico.plugins.filter.cni_plugins import cni_plugins_calico_conflist
+    with pytest.raises(AnsibleFilterError) as err:
+        cni_plugins_calico_conflist(settings)
+    assert message in str(err.value)
