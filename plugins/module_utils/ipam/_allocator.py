@@ -187,7 +187,12 @@ class Allocator(object):
             raise m.IPAMError('pool=%s: the IP pool %s is disabled; Calico assigns no address from it'
                               % (pool['cidr'], pool['name']), 'pool')
         labels = node_labels or {}
-        if not m.selector_matches(pool['node_selector'], labels, 'pool %s nodeSelector' % pool['name']):
+        try:
+            matches = m.selector_matches(pool['node_selector'], labels)
+        except m.IPAMError as exc:
+            raise m.IPAMError('pool=%s: the IP pool %s has %s; refusing to guess whether it matches node %s'
+                              % (pool['cidr'], pool['name'], exc, node), 'pool')
+        if not matches:
             raise m.IPAMError('pool=%s: the nodeSelector %r of IP pool %s does not match node %s (node_labels %s)'
                               % (pool['cidr'], pool['node_selector'], pool['name'], node,
                                  dict(sorted(labels.items()))), 'pool')
