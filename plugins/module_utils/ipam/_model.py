@@ -94,8 +94,10 @@ def check_node(node):
 
 def check_handle(handle, option='handle'):
     if not isinstance(handle, str) or not _HANDLE_RE.match(handle):
-        raise IPAMError('%s=%r is not a valid handle (1..512 characters, no "/", whitespace or control '
-                        'characters)' % (option, handle), option)
+        shown = repr(handle) if not isinstance(handle, str) or len(handle) <= 64 else \
+            '%r... (%d characters)' % (handle[:40], len(handle))
+        raise IPAMError('%s=%s is not a valid handle (1..512 characters, no "/", whitespace or control '
+                        'characters)' % (option, shown), option)
 
 
 def cidr_token(cidr):
