@@ -170,8 +170,10 @@ class EtcdStore(Store):
                 errors.append('%s: %s' % (client.url, text.splitlines()[0][:300] if text else type(exc).__name__))
             except etcd_exceptions.Etcd3Exception as exc:
                 detail = getattr(exc, 'detail_text', None) or str(exc)
-                if isinstance(exc, etcd_exceptions.InternalServerError) and attempt + 1 < 2 * n:
-                    errors.append('%s: %s' % (client.url, detail))
+                if isinstance(exc, etcd_exceptions.InternalServerError):
+                    # "leader changed", "no leader", "request timed out": the cluster is electing
+                    # or a member is cut off; another member (or a later try) can answer.
+                    errors.append('%s: %s' % (client.url, detail.strip()[:300]))
                     continue
                 raise StoreError('etcd endpoint %s refused the request: %s' % (client.url, detail), 'etcd_endpoints')
             except (OSError, ValueError) as exc:
