@@ -439,8 +439,8 @@ def merged(alloc, req, params):
         if r['claimed_block']:
             changes.append('claimed block %s for node %s' % (r['block'], req.node))
         if r['changed']:
-            changes.append('assigned %s to %s (block %s%s)' % (r['ip'], r['handle'], r['block'],
-                                                             ', borrowed' if r['borrowed'] else ''))
+            borrowed = ', borrowed' if r['borrowed'] else ''
+            changes.append('assigned %s to %s (block %s%s)' % (r['ip'], r['handle'], r['block'], borrowed))
     after = dict((r['handle'], r['ip']) for r in results)
     # A handle that already held its address was only looked up (changed=false).
     before = dict((r['handle'], None if r['changed'] else r['ip']) for r in results)

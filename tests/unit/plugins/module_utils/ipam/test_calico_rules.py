@@ -89,9 +89,8 @@ def test_unsupported_selectors_are_refused(selector):
 
 def test_pool_created_with_calico_options():
     store = MemoryStore()
-    Allocator(store).assign("a.1", "n1", POOL, pool_options={"vxlan_mode": "CrossSubnet", "nat_outgoing": True,
-                                                          "node_selector": "role == 'worker'"},
-                            node_labels={"role": "worker"})
+    options = {"vxlan_mode": "CrossSubnet", "nat_outgoing": True, "node_selector": "role == 'worker'"}
+    Allocator(store).assign("a.1", "n1", POOL, pool_options=options, node_labels={"role": "worker"})
     (key, value, _rev), = store.list(m.POOL_PREFIX)
     spec = json.loads(value)["spec"]
     assert spec == {"cidr": POOL, "blockSize": 26, "ipipMode": "Never", "vxlanMode": "CrossSubnet",
