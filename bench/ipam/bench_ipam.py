@@ -89,8 +89,8 @@ def cluster_vs_single(count):
         os.makedirs(os.path.join(tmp, "cluster"))
         cluster = EtcdCluster(os.path.join(tmp, "cluster")).start()
         try:
-            out["etcd_tls_cluster3_8way_per_s"] = concurrent(cluster.open_store_kwargs(), count, "c", procs=8,
-                                                              wrap=cluster.client_cmd, nodes=4)
+            job = cluster.open_store_kwargs()
+            out["etcd_tls_cluster3_8way_per_s"] = concurrent(job, count, "c", procs=8, wrap=cluster.client_cmd, nodes=4)
         finally:
             cluster.stop()
     finally:
