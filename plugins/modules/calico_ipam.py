@@ -123,8 +123,8 @@ options:
     description:
       - C(nodeSelector) of the IP pool when this task creates it (Calico's default V(all\(\))).
         Checked against an existing pool as O(ipip_mode).
-      - "Supported forms: V(all\(\)), C(key == 'value'), C(key != 'value'), C(has\(key\)),
-        C(!has\(key\)), joined with C(&&). Other selectors are refused with an error."
+      - The supported forms are V(all\(\)), C(key == 'value'), C(key != 'value'), C(has\(key\)),
+        C(!has\(key\)), joined with C(&&). Other selectors are refused with an error.
     type: str
   node_labels:
     description:
