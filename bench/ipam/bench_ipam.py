@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "ipam"))
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator  # noqa: E402
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore  # noqa: E402
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._sqlite import SQLiteStore  # noqa: E402
-from etcd_server import EtcdServer  # noqa: E402
+from etcd_server import EtcdCluster, EtcdServer  # noqa: E402
 import workers  # noqa: E402
 
 POOL = "10.96.0.0/12"
@@ -55,11 +55,12 @@ def sequential(store, count, prefix, fresh=False):
     return count / (time.perf_counter() - t0)
 
 
-def concurrent(store_job, count, prefix, procs=4):
-    jobs = [{"store": store_job, "op": "assign", "pool": POOL, "node": "%s-node%d" % (prefix, i),
+def concurrent(store_job, count, prefix, procs=4, wrap=None, nodes=None):
+    jobs = [{"store": store_job, "op": "assign", "pool": POOL, "node": "%s-node%d" % (prefix, i % (nodes or procs)),
+             "retry_unavailable": 60,
              "handles": ["%s%d.%d" % (prefix, i, j) for j in range(count // procs)]} for i in range(procs)]
     start_at = time.time() + 1.0
-    procs_ = [workers.start(dict(job, start_at=start_at)) for job in jobs]
+    procs_ = [workers.start(dict(job, start_at=start_at), wrap) for job in jobs]
     results = [workers.collect(p, timeout=600) for p in procs_]
     end = time.time()
     n = 0
@@ -70,11 +71,49 @@ def concurrent(store_job, count, prefix, procs=4):
     return n / (end - start_at)
 
 
+def cluster_vs_single(count):
+    """8 processes x count/8 assignments on 4 nodes, TLS: one member on 127.0.0.1, then the 3-member
+    cluster in network namespaces (the workers in the client namespace). Needs root."""
+    tmp = tempfile.mkdtemp(prefix="pnt%d-bench-cluster-" % os.getpid())
+    out = {}
+    try:
+        os.makedirs(os.path.join(tmp, "single"))
+        single = EtcdServer(os.path.join(tmp, "single"), tls=True, name="pnt-bench-single").start()
+        try:
+            kw = single.store_kwargs()
+            job = {"datastore": "etcd", "etcd_endpoints": kw["endpoints"], "etcd_ca_cert": kw["ca_cert"],
+                   "etcd_cert": kw["cert"], "etcd_key": kw["key"]}
+            out["etcd_tls_single_8way_per_s"] = concurrent(job, count, "s", procs=8, nodes=4)
+        finally:
+            single.stop()
+        os.makedirs(os.path.join(tmp, "cluster"))
+        cluster = EtcdCluster(os.path.join(tmp, "cluster")).start()
+        try:
+            job = cluster.open_store_kwargs()
+            out["etcd_tls_cluster3_8way_per_s"] = concurrent(job, count, "c", procs=8, wrap=cluster.client_cmd, nodes=4)
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, key in (("etcd TLS, 1 member, 8 processes on 4 nodes", "etcd_tls_single_8way_per_s"),
+                      ("etcd TLS, 3 members in namespaces, 8 processes on 4 nodes", "etcd_tls_cluster3_8way_per_s")):
+        print("%-58s %8.0f /s" % (name, out[key]))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--json")
+    ap.add_argument("--cluster", action="store_true",
+                    help="only compare a TLS single member with a 3-member TLS cluster (8 workers; root)")
     args = ap.parse_args()
+    if args.cluster:
+        out = cluster_vs_single(args.count)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+        return 0
     tmp = tempfile.mkdtemp(prefix="pnt%d-bench-ipam-" % os.getpid())
     os.makedirs(os.path.join(tmp, "etcd"))
     server = EtcdServer(os.path.join(tmp, "etcd"), name="pnt-bench-etcd").start()

@@ -1,7 +1,11 @@
 #!/usr/bin/env python
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Start or stop the scenario's etcd on 127.0.0.1 (free ports, its own data dir, stopped by its pid)."""
+"""Start or stop the scenario's etcd on 127.0.0.1 with the tests' one etcd launcher
+(tests/integration/ipam/etcd_server.py: free ports, its own data dir, stopped by its pid).
+
+Usage: etcd_ctl.py start|stop <dir>; prints {"changed": ..., "endpoint": ...} as JSON.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,19 +14,12 @@ __metaclass__ = type
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration", "ipam"))
 
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+from etcd_server import EtcdServer  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def alive(pid):
@@ -33,50 +30,30 @@ def alive(pid):
     return True
 
 
+def read(path):
+    with open(path) as handle:
+        return handle.read().strip()
+
+
 def start(base):
     pidfile = os.path.join(base, "etcd.pid")
-    if os.path.exists(pidfile) and alive(int(open(pidfile).read())):
-        return {"changed": False, "endpoint": open(os.path.join(base, "endpoint")).read().strip()}
+    if os.path.exists(pidfile) and alive(int(read(pidfile))):
+        return {"changed": False, "endpoint": read(os.path.join(base, "endpoint"))}
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base, 0o700)
-    client, peer = free_port(), free_port()
-    endpoint = "http://127.0.0.1:%d" % client
-    cmd = ["etcd", "--name", "podnet", "--data-dir", os.path.join(base, "data"),
-           "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
-           "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
-           "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
-           "--initial-cluster", "podnet=http://127.0.0.1:%d" % peer]
-    with open(os.path.join(base, "etcd.log"), "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = EtcdServer(base, name="podnet").start(timeout=20)
     with open(pidfile, "w") as handle:
-        handle.write(str(proc.pid))
-    deadline = time.time() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", client), timeout=0.5).close()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("etcd did not start, see %s/etcd.log" % base)
-            time.sleep(0.1)
+        handle.write(str(server.pid))
     with open(os.path.join(base, "endpoint"), "w") as handle:
-        handle.write(endpoint + "\n")
-    return {"changed": True, "endpoint": endpoint, "pid": proc.pid}
+        handle.write(server.url + "\n")
+    return {"changed": True, "endpoint": server.url, "pid": server.pid}
 
 
 def stop(base):
     pidfile = os.path.join(base, "etcd.pid")
     changed = False
     if os.path.exists(pidfile):
-        pid = int(open(pidfile).read())
-        if alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.time() + 10
-            while alive(pid) and time.time() < deadline:
-                time.sleep(0.1)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-            changed = True
+        changed = EtcdServer.stop_pid(int(read(pidfile)))
     if os.path.isdir(base):
         shutil.rmtree(base)
         changed = True

@@ -39,8 +39,8 @@ attributes:
 options:
   pool:
     description:
-      - The IP pool, an IPv4 CIDR such as V(10.244.0.0/16). Required with O(state=present).
-      - With O(state=absent) and O(live_handles) or only O(node), limits the release to this pool.
+      - The IP pool, an IPv4 CIDR such as V(10.244.0.0/16). Required with O(state=merged).
+      - With O(state=deleted) and O(live_handles) or only O(node), limits the release to this pool.
     type: str
   block_size:
     description:
@@ -51,8 +51,8 @@ options:
   node:
     description:
       - The node (Calico's host name) the address is for; its blocks are used first.
-      - Required with O(state=present).
-      - With O(state=absent) and neither O(handle), O(handles) nor O(live_handles), releases the
+      - Required with O(state=merged).
+      - With O(state=deleted) and neither O(handle), O(handles) nor O(live_handles), releases the
         node's empty blocks and their affinities (what happens when a node leaves the cluster).
       - With O(live_handles), limits the leak release to addresses of this node.
     type: str
@@ -63,9 +63,12 @@ options:
     type: str
   handles:
     description:
-      - Several handles in one task, each assigned (O(state=present)) or released (O(state=absent))
+      - Several handles in one task, each assigned (O(state=merged)) or released (O(state=deleted))
         as if given to O(handle) one after the other. Cheaper than a loop over O(handle).
-      - If one assignment fails, the addresses this task assigned before it are released again.
+      - If one assignment fails, the addresses this task assigned before it are released again, and
+        only those (a handle that already held its address keeps it); a pool this task created is deleted
+        again when no block is left in it. When that undo cannot finish (the datastore became
+        unreachable), the error lists the handles that stay assigned in RV(not_undone).
     type: list
     elements: dict
     suboptions:
@@ -92,25 +95,66 @@ options:
   strict_affinity:
     description:
       - Never borrow addresses from blocks of other nodes; fail when the node's blocks are full and
-        the pool has no free block. New blocks are marked C(strictAffinity).
+        the pool has no free block.
+      - Strict affinity is also on, whatever this option says, when the cluster-wide IPAMConfig
+        (C(/calico/ipam/v2/config), C(strict_affinity)) says so, as Calico's own allocator does. The
+        same record's C(auto_allocate_blocks) and C(maxBlocksPerHost) are honoured too.
+      - Blocks carry no strict affinity flag (Calico's AllocationBlock has none).
     type: bool
     default: false
+  ipip_mode:
+    description:
+      - C(ipipMode) of the IP pool when this task creates it (Calico's default V(Never)).
+      - When the pool exists, a value that differs from the pool's is an error (the module never changes a pool).
+    type: str
+    choices: [Never, Always, CrossSubnet]
+  vxlan_mode:
+    description:
+      - C(vxlanMode) of the IP pool when this task creates it (Calico's default V(Never)); not together
+        with an O(ipip_mode) other than V(Never). Checked against an existing pool as O(ipip_mode).
+    type: str
+    choices: [Never, Always, CrossSubnet]
+  nat_outgoing:
+    description:
+      - C(natOutgoing) of the IP pool when this task creates it (Calico's default V(false)).
+        Checked against an existing pool as O(ipip_mode).
+    type: bool
+  node_selector:
+    description:
+      - C(nodeSelector) of the IP pool when this task creates it (Calico's default V(all\(\))).
+        Checked against an existing pool as O(ipip_mode).
+      - The supported forms are V(all\(\)), C(key == 'value'), C(key != 'value'), C(has\(key\)),
+        C(!has\(key\)), joined with C(&&). Other selectors are refused with an error.
+    type: str
+  node_labels:
+    description:
+      - The labels of O(node), to evaluate the pool's C(nodeSelector). Calico never assigns from a pool
+        whose selector does not match the node, nor from a disabled pool; both are errors here.
+      - Without it the node has no labels, so only selectors such as V(all\(\)) match.
+    type: dict
   live_handles:
     description:
-      - With O(state=absent), release every assigned handle that is not in this list (leaked
+      - With O(state=deleted), release every assigned handle that is not in this list (leaked
         addresses, as C(calicoctl ipam check) reports them). An empty list releases every handle.
     type: list
     elements: str
   state:
     description:
-      - V(present) assigns one address to each handle (nothing changes when it holds one already).
-      - V(absent) releases the addresses of the handles; a block left empty and without affinity is deleted.
+      - V(merged) assigns one address to each handle (nothing changes when it holds one already).
+      - V(deleted) releases the addresses of the handles; a block left empty and without affinity is deleted.
+      - V(gathered) reads the addresses of the handles (or, without handles, of every handle of O(node)
+        and O(pool)) into RV(gathered) and writes nothing; the datastore is opened read-only.
+      - V(present) and V(absent) are the former names of V(merged) and V(deleted) and mean the same.
     type: str
-    choices: [present, absent]
-    default: present
+    choices: [merged, deleted, gathered, present, absent]
+    default: merged
 notes:
   - A handle holds one address through this module. The same handle again returns the same address
-    with C(changed=false).
+    with C(changed=false). A handle that holds an address outside O(pool) is an error (release it first);
+    the module never answers with an address of another pool.
+  - Check mode opens the datastore read-only (a SQLite file is neither switched to WAL nor given tables)
+    and computes the answers in memory. A SQLite file that is not an IPAM datastore of this collection
+    (other tables) is refused, never written into.
 seealso:
   - module: podnet.calico.calico_ipam_info
 '''
@@ -179,14 +223,48 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+before:
+  description: The listed handles' addresses before the task (C(assignments), handle to address).
+  returned: O(state=merged) and O(state=deleted) with handles
+  type: dict
+  sample: {assignments: {default.web: null}}
+after:
+  description: The same after the task (in check mode, as it would be).
+  returned: O(state=merged) and O(state=deleted) with handles
+  type: dict
+  sample: {assignments: {default.web: 10.244.0.3}}
+changes:
+  description: What the task changed (or would change, in check mode), one sentence each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["created IP pool podnet-ipv4-10-244-0-0-16 (10.244.0.0/16)", "assigned 10.244.0.3 to default.web (block 10.244.0.0/26)"]
+gathered:
+  description: With O(state=gathered), the handles and their addresses.
+  returned: O(state=gathered)
+  type: list
+  elements: dict
+  sample: [{handle: default.web, ips: [10.244.0.3], blocks: [10.244.0.0/26]}]
+not_undone:
+  description: On failure of a batch, the handles this task assigned that could not be released again.
+  returned: failure of a batch whose undo could not finish
+  type: list
+  elements: dict
+  sample: [{handle: default.web-1, ip: 10.244.0.4}]
+uncertain:
+  description: On failure, the handle whose write met an unreachable datastore (it may or may not hold an address).
+  returned: failure
+  type: list
+  elements: str
+  sample: [default.web-2]
 ip:
   description: The address of O(handle), without prefix length.
-  returned: O(state=present) with O(handle)
+  returned: O(state=merged) with O(handle)
   type: str
   sample: 10.244.0.3
 block:
   description: The block (CIDR) the address comes from.
-  returned: O(state=present) with O(handle)
+  returned: O(state=merged) with O(handle)
   type: str
   sample: 10.244.0.0/26
 handle:
@@ -196,22 +274,22 @@ handle:
   sample: default.nginx
 node:
   description: The node.
-  returned: O(state=present)
+  returned: O(state=merged)
   type: str
   sample: node1
 claimed_block:
   description: Whether the assignment claimed a new block for the node.
-  returned: O(state=present) with O(handle)
+  returned: O(state=merged) with O(handle)
   type: bool
   sample: false
 borrowed:
   description: Whether the address comes from a block that is not affine to the node.
-  returned: O(state=present) with O(handle)
+  returned: O(state=merged) with O(handle)
   type: bool
   sample: false
 assignments:
-  description: One entry per handle, in order, for O(state=present).
-  returned: O(state=present)
+  description: One entry per handle, in order, for O(state=merged).
+  returned: O(state=merged)
   type: list
   elements: dict
   contains:
@@ -231,7 +309,7 @@ assignments:
     - {handle: default.nginx, ip: 10.244.0.3, block: 10.244.0.0/26, changed: true}
 released:
   description: The handles released (or that would be released in check mode) with their addresses.
-  returned: O(state=absent)
+  returned: O(state=deleted)
   type: list
   elements: dict
   contains:
@@ -246,25 +324,26 @@ released:
     - {handle: default.nginx, ips: [10.244.0.3]}
 released_blocks:
   description: Blocks deleted because they were left empty (and, for O(node) alone, their affinities).
-  returned: O(state=absent)
+  returned: O(state=deleted)
   type: list
   elements: str
   sample: [10.244.0.64/26]
 kept_blocks:
-  description: With O(state=absent) and only O(node), the node's blocks that still hold addresses and were kept.
-  returned: O(state=absent) with only O(node)
+  description: With O(state=deleted) and only O(node), the node's blocks that still hold addresses and were kept.
+  returned: O(state=deleted) with only O(node)
   type: list
   elements: str
   sample: [10.244.0.0/26]
 leaks:
   description: With O(live_handles), the assigned handles that were not live.
-  returned: O(state=absent) with O(live_handles)
+  returned: O(state=deleted) with O(live_handles)
   type: list
   elements: dict
   sample:
     - {handle: default.old-pod, ips: [10.244.0.7], nodes: [node1], blocks: [10.244.0.0/26], has_record: true}
 '''
 
+import ipaddress
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -273,7 +352,9 @@ from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator impo
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._datastore import (
     DATASTORE_ARGUMENT_SPEC, DATASTORE_REQUIRED_IF, DATASTORE_REQUIRED_TOGETHER, open_store, store_params)
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import ETCD3GW_IMPORT_ERROR
-from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError, check_handle, check_node
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._batch import BatchError, assign_batch, release_batch
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import (
+    IPAMError, check_block_size, check_handle, check_node, check_pool_options, parse_pool, parse_selector)
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import OverlayStore, StoreError
 
 
@@ -291,11 +372,19 @@ def argument_spec():
         ip=dict(type='str'),
         attributes=dict(type='dict'),
         strict_affinity=dict(type='bool', default=False),
+        ipip_mode=dict(type='str', choices=['Never', 'Always', 'CrossSubnet']),
+        vxlan_mode=dict(type='str', choices=['Never', 'Always', 'CrossSubnet']),
+        nat_outgoing=dict(type='bool'),
+        node_selector=dict(type='str'),
+        node_labels=dict(type='dict'),
         live_handles=dict(type='list', elements='str'),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
+        state=dict(type='str', default='merged', choices=['merged', 'deleted', 'gathered', 'present', 'absent']),
     )
     spec.update(DATASTORE_ARGUMENT_SPEC)
     return spec
+
+
+STATE_ALIASES = {'present': 'merged', 'absent': 'deleted'}
 
 
 class IPAMRequest(object):
@@ -303,7 +392,7 @@ class IPAMRequest(object):
 
     def __init__(self, params):
         self.params = params
-        self.state = params['state']
+        self.state = STATE_ALIASES.get(params['state'], params['state'])
         self.pool = params['pool']
         self.node = params['node']
         self.items = []
@@ -315,73 +404,104 @@ class IPAMRequest(object):
             attrs.update(item.get('attributes') or {})
             self.items.append({'handle': item['handle'], 'ip': item.get('ip'), 'attributes': attrs,
                                'option': 'handles[%d].handle' % i})
+        seen = set()
         for item in self.items:
             check_handle(item['handle'], item['option'])
+            if item['handle'] in seen:
+                raise IPAMError('%s=%s is listed twice' % (item['option'], item['handle']), item['option'])
+            seen.add(item['handle'])
         if self.node is not None:
             check_node(self.node)
-        if self.state == 'present':
+        self.pool_options = dict((k, params.get(k)) for k in ('ipip_mode', 'vxlan_mode', 'nat_outgoing', 'node_selector'))
+        if self.state == 'merged':
             for item in self.items:
                 Allocator.check_ip(item['ip'], self.pool)
+            if params['block_size'] is not None:
+                check_block_size(parse_pool(self.pool), params['block_size'])
+            check_pool_options(self.pool_options['ipip_mode'] or 'Never', self.pool_options['vxlan_mode'] or 'Never')
+            if self.pool_options['node_selector'] is not None:
+                parse_selector(self.pool_options['node_selector'], 'node_selector')
+            labels = params.get('node_labels') or {}
+            self.node_labels = dict((str(k), str(v)) for k, v in labels.items())
         elif self.pool is not None:
             Allocator.check_ip(None, self.pool)
 
 
-def present(alloc, req, params):
-    results = []
-    done = []
-    try:
-        for item in req.items:
-            res = alloc.assign(item['handle'], req.node, req.pool, block_size=params['block_size'],
-                               ip=item['ip'], attributes=item['attributes'],
-                               strict_affinity=params['strict_affinity'])
-            results.append(res)
-            if res['changed']:
-                done.append(item['handle'])
-    except (IPAMError, StoreError):
-        for handle in done:
-            try:
-                alloc.release(handle)
-            except (IPAMError, StoreError):
-                pass
-        raise
-    out = {'changed': any(r['changed'] for r in results), 'node': req.node,
+def merged(alloc, req, params):
+    results = assign_batch(alloc, req.items, req.node, req.pool, block_size=params['block_size'],
+                           strict_affinity=params['strict_affinity'], pool_options=req.pool_options,
+                           node_labels=req.node_labels)
+    changes = []
+    for r in results:
+        if r.get('pool_created'):
+            pool = alloc._pool_cache.get(req.pool) or {}
+            changes.append('created IP pool %s (%s)' % (pool.get('name'), req.pool))
+        if r['claimed_block']:
+            changes.append('claimed block %s for node %s' % (r['block'], req.node))
+        if r['changed']:
+            borrowed = ', borrowed' if r['borrowed'] else ''
+            changes.append('assigned %s to %s (block %s%s)' % (r['ip'], r['handle'], r['block'], borrowed))
+    after = dict((r['handle'], r['ip']) for r in results)
+    # A handle that already held its address was only looked up (changed=false).
+    before = dict((r['handle'], None if r['changed'] else r['ip']) for r in results)
+    out = {'changed': bool(changes), 'node': req.node, 'changes': changes,
+           'before': {'assignments': before}, 'after': {'assignments': after},
            'assignments': [dict((k, r[k]) for k in ('handle', 'ip', 'block', 'changed')) for r in results]}
     if req.params['handle'] is not None:
         first = results[0]
         out.update(ip=first['ip'], block=first['block'], handle=first['handle'],
                    claimed_block=first['claimed_block'], borrowed=first['borrowed'])
-    before = dict((r['handle'], r['ip']) for r in results if not r['changed'])
-    after = dict((r['handle'], r['ip']) for r in results)
-    out['diff'] = {'before': {'assignments': before}, 'after': {'assignments': after}}
     return out
 
 
-def absent(alloc, req, params):
+def deleted(alloc, req, params):
     if req.items:
-        released = []
-        deleted = []
-        for item in req.items:
-            res = alloc.release(item['handle'])
-            if res['changed']:
-                released.append({'handle': item['handle'], 'ips': res['ips']})
-                deleted.extend(res['deleted_blocks'])
-        out = {'changed': bool(released), 'released': released, 'released_blocks': sorted(set(deleted))}
+        handles = [i['handle'] for i in req.items]
+        released = release_batch(alloc, handles)
+        held = dict((r['handle'], r['ips'][0] if len(r['ips']) == 1 else r['ips']) for r in released)
+        before = dict((h, held.get(h)) for h in handles)
+        deleted_blocks = sorted(set(b for r in released for b in r['deleted_blocks']))
+        out = {'changed': bool(released),
+               'released': [{'handle': r['handle'], 'ips': r['ips']} for r in released],
+               'released_blocks': deleted_blocks,
+               'before': {'assignments': before},
+               'after': {'assignments': dict((h, None) for h in handles)},
+               'changes': ['released %s of %s' % (', '.join(r['ips']), r['handle']) for r in released]
+               + ['deleted empty block %s' % b for b in deleted_blocks]}
         if params['handle'] is not None:
             out['handle'] = params['handle']
-    elif params['live_handles'] is not None:
-        res = alloc.release_leaks(params['live_handles'], node=req.node, pool=req.pool)
-        out = {'changed': res['changed'], 'released': res['released'], 'leaks': res['leaks'],
-               'released_blocks': []}
-    else:
-        res = alloc.release_node_blocks(req.node, pool=req.pool)
-        out = {'changed': res['changed'], 'released': [], 'released_blocks': res['released_blocks'],
-               'kept_blocks': res['kept_blocks']}
-        out['diff'] = {'before': {'blocks': res['released_blocks'] + res['kept_blocks']},
-                       'after': {'blocks': res['kept_blocks']}}
         return out
-    out['diff'] = {'before': {'assignments': dict((r['handle'], r['ips']) for r in out['released'])},
-                   'after': {'assignments': {}}}
-    return out
+    if params['live_handles'] is not None:
+        res = alloc.release_leaks(params['live_handles'], node=req.node, pool=req.pool)
+        leaked = dict((lk['handle'], lk['ips']) for lk in res['leaks'])
+        gone = set(r['handle'] for r in res['released'])
+        return {'changed': res['changed'], 'released': res['released'], 'leaks': res['leaks'],
+                'released_blocks': [],
+                'before': {'leaks': leaked},
+                'after': {'leaks': dict((h, ips) for h, ips in leaked.items() if h not in gone)},
+                'changes': ['released leaked %s of %s' % (', '.join(r['ips']), r['handle']) for r in res['released']]}
+    res = alloc.release_node_blocks(req.node, pool=req.pool)
+    return {'changed': res['changed'], 'released': [], 'released_blocks': res['released_blocks'],
+            'kept_blocks': res['kept_blocks'],
+            'before': {'blocks': sorted(res['released_blocks'] + res['kept_blocks'])},
+            'after': {'blocks': res['kept_blocks']},
+            'changes': ['released empty block %s of node %s' % (b, req.node) for b in res['released_blocks']]}
+
+
+def gathered(alloc, req, params):
+    if req.items:
+        out = []
+        for item in req.items:
+            held = alloc.lookup(item['handle'])
+            out.append({'handle': item['handle'], 'ips': [a for a, _b in held], 'blocks': sorted(set(b for _a, b in held))})
+    else:
+        net = parse_pool(req.pool) if req.pool is not None else None
+        out = []
+        for h in alloc.info(node=req.node)['handles']:
+            if net is not None and not any(ipaddress.IPv4Network(b).subnet_of(net) for b in h['blocks']):
+                continue
+            out.append({'handle': h['handle'], 'ips': h['ips'], 'blocks': h['blocks']})
+    return {'changed': False, 'gathered': out, 'changes': []}
 
 
 def main():
@@ -391,8 +511,11 @@ def main():
         mutually_exclusive=[('handle', 'handles'), ('handle', 'live_handles'), ('handles', 'live_handles'),
                             ('ip', 'handles')],
         required_if=[
+            ('state', 'merged', ('pool', 'node')),
+            ('state', 'merged', ('handle', 'handles'), True),
             ('state', 'present', ('pool', 'node')),
             ('state', 'present', ('handle', 'handles'), True),
+            ('state', 'deleted', ('handle', 'handles', 'live_handles', 'node'), True),
             ('state', 'absent', ('handle', 'handles', 'live_handles', 'node'), True),
         ] + DATASTORE_REQUIRED_IF,
         required_together=DATASTORE_REQUIRED_TOGETHER,
@@ -406,18 +529,22 @@ def main():
     result = {}
     try:
         req = IPAMRequest(params)
-        store = open_store(read_only=module.check_mode, **store_params(params))
-        if module.check_mode:
+        read_only = module.check_mode or req.state == 'gathered'
+        store = open_store(read_only=read_only, **store_params(params))
+        if module.check_mode and req.state != 'gathered':
             store = OverlayStore(store)
         alloc = Allocator(store)
-        result = present(alloc, req, params) if req.state == 'present' else absent(alloc, req, params)
+        action = {'merged': merged, 'deleted': deleted, 'gathered': gathered}[req.state]
+        result = action(alloc, req, params)
+    except BatchError as exc:
+        module.fail_json(msg=str(exc), option=exc.option, **exc.details)
     except (IPAMError, StoreError) as exc:
         module.fail_json(msg=str(exc), option=exc.option)
     finally:
         if store is not None:
             store.close()
-    if not module._diff:
-        result.pop('diff', None)
+    if module._diff and 'before' in result:
+        result['diff'] = {'before': result['before'], 'after': result['after']}
     module.exit_json(**result)
 
 

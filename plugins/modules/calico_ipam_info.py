@@ -17,7 +17,9 @@ description:
   - Given O(live_handles), also reports the leaks, the assigned handles that are not live,
     as C(calicoctl ipam check) does. M(podnet.calico.calico_ipam) with O(podnet.calico.calico_ipam#module:live_handles)
     and O(podnet.calico.calico_ipam#module:state=absent) releases them.
-  - Reads only; a SQLite file that does not exist reads as empty.
+  - Reads only, and opens the datastore read-only (a SQLite file is not switched to WAL and gets no
+    table); a SQLite file that does not exist, or is empty, reads as empty. A SQLite database of
+    another application is refused.
 author:
   - podnet.calico contributors (@podnet)
 extends_documentation_fragment:
@@ -47,6 +49,14 @@ options:
         this list is reported in RV(leaks).
     type: list
     elements: str
+  check:
+    description:
+      - Also check the whole datastore for consistency and report it in RV(check) (every address has
+        its handle record and the reverse, no address twice, affinities and blocks agree, no corrupt
+        record). Reads only; M(podnet.calico.calico_ipam) with
+        O(podnet.calico.calico_ipam#module:live_handles) releases leaks, C(playbooks/ipam_audit.yml) wraps both.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -70,6 +80,18 @@ EXAMPLES = r'''
     etcd_key: /etc/calico/certs/client-key.pem
     live_handles: "{{ pods | map(attribute='handle') | list }}"
   register: audit
+
+- name: Check the datastore's consistency, as calicoctl ipam check does
+  podnet.calico.calico_ipam_info:
+    sqlite_path: /var/lib/podnet-lab/ipam.sqlite
+    check: true
+  delegate_to: localhost
+  register: ipam_check
+
+- name: Fail on an inconsistent datastore
+  ansible.builtin.assert:
+    that: ipam_check.check.ok
+    fail_msg: "{{ ipam_check.check.problems }}"
 
 - name: Fail when addresses leaked
   ansible.builtin.assert:
@@ -108,6 +130,10 @@ pools:
     node_selector:
       description: The pool's node selector.
       type: str
+    allowed_uses:
+      description: The pool's C(allowedUses).
+      type: list
+      elements: str
   sample:
     - {name: podnet-ipv4-10-244-0-0-16, cidr: 10.244.0.0/16, block_size: 26, ipip_mode: Never,
        vxlan_mode: Never, nat_outgoing: false, disabled: false, node_selector: all()}
@@ -132,11 +158,25 @@ blocks:
     free:
       description: Addresses free.
       type: int
-    strict_affinity:
-      description: The block's C(strictAffinity) flag.
-      type: bool
   sample:
-    - {cidr: 10.244.0.0/26, affinity: "host:node1", node: node1, used: 3, free: 61, strict_affinity: false}
+    - {cidr: 10.244.0.0/26, affinity: "host:node1", node: node1, used: 3, free: 61}
+config:
+  description:
+    - Calico's cluster-wide IPAMConfig (C(/calico/ipam/v2/config)), with Calico's defaults when the record is absent.
+  returned: always
+  type: dict
+  sample: {strict_affinity: false, auto_allocate_blocks: true, max_blocks_per_host: 0}
+check:
+  description:
+    - With O(check=true), the consistency check of the whole datastore, as C(calicoctl ipam check) does it.
+    - C(ok) is true when nothing is wrong (and, given O(live_handles), nothing leaked); C(problems)
+      lists each inconsistency with a C(kind) (C(corrupt_record), C(address_twice), C(block_outside_pools),
+      C(allocation_without_handle), C(missing_handle_record), C(handle_count_mismatch),
+      C(empty_handle_record), C(affinity_without_block), C(block_without_affinity), C(affinity_mismatch));
+      C(leaks) the assigned handles not in O(live_handles); C(counts) the records read.
+  returned: O(check=true)
+  type: dict
+  sample: {ok: true, problems: [], counts: {pools: 1, blocks: 2, handles: 5, addresses: 5}}
 handles:
   description: The handles that hold addresses.
   returned: always
@@ -186,6 +226,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._check import check
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._datastore import (
     DATASTORE_ARGUMENT_SPEC, DATASTORE_REQUIRED_IF, DATASTORE_REQUIRED_TOGETHER, open_store, store_params)
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import ETCD3GW_IMPORT_ERROR
@@ -219,7 +260,10 @@ def gather(alloc, params):
         'blocks': [b for b in info['blocks'] if in_pool(b['cidr'])],
         'handles': [h for h in info['handles'] if keep(h)],
         'problems': info['problems'],
+        'config': info['config'],
     }
+    if params.get('check'):
+        out['check'] = check(alloc.store, live_handles=params['live_handles'])
     if 'leaks' in info:
         out['leaks'] = [h for h in info['leaks'] if keep(h)]
     return out
@@ -231,6 +275,7 @@ def main():
         node=dict(type='str'),
         handle=dict(type='str'),
         live_handles=dict(type='list', elements='str'),
+        check=dict(type='bool', default=False),
     )
     spec.update(DATASTORE_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,

@@ -39,17 +39,11 @@ def open_store(datastore='sqlite', sqlite_path=DEFAULT_SQLITE_PATH, etcd_endpoin
     in-memory store stands in for it (check mode, info).
     """
     if datastore == 'sqlite':
-        if read_only and not os.path.exists(sqlite_path):
+        if read_only and (not os.path.exists(sqlite_path)
+                          or (os.path.isfile(sqlite_path) and os.path.getsize(sqlite_path) == 0)):
             return MemoryStore()
         from ansible_collections.podnet.calico.plugins.module_utils.ipam._sqlite import SQLiteStore
-        if read_only:
-            try:
-                return SQLiteStore(sqlite_path, read_only=True)
-            except StoreError:
-                if os.path.isfile(sqlite_path) and os.path.getsize(sqlite_path) == 0:
-                    return MemoryStore()
-                raise
-        return SQLiteStore(sqlite_path)
+        return SQLiteStore(sqlite_path, read_only=read_only)
     if datastore == 'etcd':
         from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
         if etcd_timeout is not None and etcd_timeout <= 0:

@@ -75,32 +75,76 @@ def check_tls_files(ca_cert=None, cert=None, key=None):
                              'etcd_cert')
 
 
+def redact_url(url):
+    """``url`` with any user name and password replaced by ``***`` (for messages)."""
+    text = str(url)
+    if '@' in text:
+        scheme, sep, rest = text.partition('://')
+        if sep:
+            return '%s://***@%s' % (scheme, rest.rpartition('@')[2])
+        return '***@' + text.rpartition('@')[2]
+    return text
+
+
+def parse_endpoints(endpoints, tls_files=False):
+    """Check every endpoint before anything is sent: [(scheme, host, port)].
+
+    Refused, each with a message naming ``etcd_endpoints[i]`` and the redacted value: a URL that
+    does not parse, a scheme other than http/https, credentials in the URL (never echoed), a path,
+    query or fragment (etcd's gateway lives at the root: a path would be silently dropped), a bad
+    port, and an http:// endpoint when TLS files are given (that would send the request in clear).
+    """
+    if not endpoints:
+        raise StoreError('etcd_endpoints is empty: give at least one URL such as http://127.0.0.1:2379',
+                         'etcd_endpoints')
+    out = []
+    for i, url in enumerate(endpoints):
+        shown = redact_url(url)
+        label = 'etcd_endpoints[%d]=%s' % (i, shown)
+        if not isinstance(url, str) or not url.strip():
+            raise StoreError('%s is empty' % label, 'etcd_endpoints')
+        if any(ord(c) < 33 or ord(c) == 127 for c in url):
+            raise StoreError('%s contains whitespace or control characters' % label, 'etcd_endpoints')
+        try:
+            parts = urlsplit(url if '://' in url else 'http://' + url)
+            host = parts.hostname
+            port = parts.port
+        except ValueError as exc:
+            raise StoreError('%s is not a valid URL: %s' % (label, str(exc).replace(url, shown)), 'etcd_endpoints')
+        if parts.username is not None or parts.password is not None:
+            raise StoreError('%s: credentials in the URL are not supported (etcd user authentication is not '
+                             'implemented; use client certificates: etcd_cert, etcd_key)' % label, 'etcd_endpoints')
+        if parts.scheme not in ('http', 'https'):
+            raise StoreError('%s is not an http:// or https:// URL' % label, 'etcd_endpoints')
+        if not host:
+            raise StoreError('%s has no host' % label, 'etcd_endpoints')
+        if parts.path not in ('', '/') or parts.query or parts.fragment:
+            raise StoreError('%s has a path, query or fragment; give only scheme://host:port (the etcd v3 '
+                             'gateway is found at the root)' % label, 'etcd_endpoints')
+        if tls_files and parts.scheme != 'https':
+            raise StoreError('%s is plain http:// but etcd_ca_cert/etcd_cert are given: use https:// '
+                             '(nothing is sent in clear when TLS files are given)' % label, 'etcd_endpoints')
+        out.append((parts.scheme, host, port or 2379))
+    return out
+
+
 class EtcdStore(Store):
 
     def __init__(self, endpoints, ca_cert=None, cert=None, key=None, timeout=5.0, api_path=None):
         if etcd3gw is None:
             raise StoreError('the etcd datastore needs the Python library etcd3gw: %s' % ETCD3GW_IMPORT_ERROR)
-        if not endpoints:
-            raise StoreError('etcd_endpoints is empty: give at least one URL such as http://127.0.0.1:2379',
-                             'etcd_endpoints')
+        parsed = parse_endpoints(endpoints, tls_files=bool(ca_cert or cert))
         check_tls_files(ca_cert, cert, key)
-        self.endpoints = list(endpoints)
+        self.endpoints = [redact_url(u) for u in endpoints]
         self._clients = []
-        for url in self.endpoints:
-            parts = urlsplit(url if '://' in url else 'http://' + url)
-            if parts.scheme not in ('http', 'https') or not parts.hostname:
-                raise StoreError('etcd_endpoints: %r is not an http:// or https:// URL' % (url,), 'etcd_endpoints')
-            try:
-                port = parts.port or 2379
-            except ValueError:
-                raise StoreError('etcd_endpoints: %r has a bad port' % (url,), 'etcd_endpoints')
-            client = etcd3gw.Etcd3Client(host=parts.hostname, port=port, protocol=parts.scheme,
+        for scheme, host, port in parsed:
+            client = etcd3gw.Etcd3Client(host=host, port=port, protocol=scheme,
                                          ca_cert=ca_cert, cert_cert=cert, cert_key=key,
                                          timeout=timeout, api_path=api_path)
             if ca_cert is not None:
                 # An explicit CA must win over REQUESTS_CA_BUNDLE and friends from the environment.
                 client.session.trust_env = False
-            client.url = '%s://%s:%d' % (parts.scheme, parts.hostname, port)
+            client.url = '%s://%s:%d' % (scheme, '[%s]' % host if ':' in host else host, port)
             self._clients.append(client)
         self._current = 0
 
@@ -126,8 +170,10 @@ class EtcdStore(Store):
                 errors.append('%s: %s' % (client.url, text.splitlines()[0][:300] if text else type(exc).__name__))
             except etcd_exceptions.Etcd3Exception as exc:
                 detail = getattr(exc, 'detail_text', None) or str(exc)
-                if isinstance(exc, etcd_exceptions.InternalServerError) and attempt + 1 < 2 * n:
-                    errors.append('%s: %s' % (client.url, detail))
+                if isinstance(exc, etcd_exceptions.InternalServerError):
+                    # "leader changed", "no leader", "request timed out": the cluster is electing
+                    # or a member is cut off; another member (or a later try) can answer.
+                    errors.append('%s: %s' % (client.url, detail.strip()[:300]))
                     continue
                 raise StoreError('etcd endpoint %s refused the request: %s' % (client.url, detail), 'etcd_endpoints')
             except (OSError, ValueError) as exc:

@@ -17,14 +17,24 @@ Records are kept as the decoded JSON dicts, so that fields this code does not kn
 import ipaddress
 import json
 import re
+import time
 
 POOL_PREFIX = '/calico/resources/v3/projectcalico.org/ippools/'
 BLOCK_PREFIX = '/calico/ipam/v2/assignment/ipv4/block/'
 HOST_PREFIX = '/calico/ipam/v2/host/'
 HANDLE_PREFIX = '/calico/ipam/v2/handle/'
+CONFIG_KEY = '/calico/ipam/v2/config'
+
+# Calico's bounds for the blockSize of an IPv4 pool (its IPPool validation).
+MIN_BLOCK_SIZE = 20
+MAX_BLOCK_SIZE = 32
+
+# The IPPool options this code writes, with Calico's defaults.
+ENCAP_MODES = ('Never', 'Always', 'CrossSubnet')
+DEFAULT_ALLOWED_USES = ['Workload', 'Tunnel']
 
 _NODE_RE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$')
-_HANDLE_RE = re.compile(r'^[^/\s]{1,512}$')
+_HANDLE_RE = re.compile(r'^[^/\s\x00-\x1f\x7f-\x9f]{1,512}$')
 
 
 class IPAMError(Exception):
@@ -69,9 +79,12 @@ def parse_pool(cidr, option='pool'):
 def check_block_size(pool, block_size):
     if not isinstance(block_size, int) or isinstance(block_size, bool):
         raise IPAMError('block_size=%r is not an integer' % (block_size,), 'block_size')
-    if block_size < pool.prefixlen or block_size > 32:
-        raise IPAMError('block_size=%d is outside %d..32 (the prefix length of pool %s up to 32)'
-                        % (block_size, pool.prefixlen, pool), 'block_size')
+    if block_size < MIN_BLOCK_SIZE or block_size > MAX_BLOCK_SIZE:
+        raise IPAMError('block_size=%d is outside %d..%d, the block sizes Calico allows for an IPv4 pool'
+                        % (block_size, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE), 'block_size')
+    if block_size < pool.prefixlen:
+        raise IPAMError('block_size=%d is shorter than the prefix length of pool %s: a block must fit in its pool'
+                        % (block_size, pool), 'block_size')
 
 
 def check_node(node):
@@ -81,8 +94,10 @@ def check_node(node):
 
 def check_handle(handle, option='handle'):
     if not isinstance(handle, str) or not _HANDLE_RE.match(handle):
-        raise IPAMError('%s=%r is not a valid handle (1..512 characters, no "/" or whitespace)'
-                        % (option, handle), option)
+        shown = repr(handle) if not isinstance(handle, str) or len(handle) <= 64 else \
+            '%r... (%d characters)' % (handle[:40], len(handle))
+        raise IPAMError('%s=%s is not a valid handle (1..512 characters, no "/", whitespace or control '
+                        'characters)' % (option, shown), option)
 
 
 def cidr_token(cidr):
@@ -142,20 +157,83 @@ def pool_name_for(cidr):
     return 'podnet-ipv4-' + cidr_token(cidr).replace('.', '-')
 
 
-def new_pool(name, cidr, block_size, uid, timestamp):
+def new_pool(name, cidr, block_size, uid, timestamp, ipip_mode='Never', vxlan_mode='Never', nat_outgoing=False,
+             node_selector='all()', disabled=False):
+    """An IPPool resource as Calico's v3 API writes it, with Calico's defaults for what is not given."""
+    spec = {
+        'cidr': str(cidr),
+        'blockSize': block_size,
+        'ipipMode': ipip_mode,
+        'vxlanMode': vxlan_mode,
+        'natOutgoing': bool(nat_outgoing),
+        'nodeSelector': node_selector,
+        'allowedUses': list(DEFAULT_ALLOWED_USES),
+    }
+    if disabled:
+        spec['disabled'] = True
     return {
         'kind': 'IPPool',
         'apiVersion': 'projectcalico.org/v3',
         'metadata': {'name': name, 'uid': uid, 'creationTimestamp': timestamp},
-        'spec': {
-            'cidr': str(cidr),
-            'blockSize': block_size,
-            'ipipMode': 'Never',
-            'vxlanMode': 'Never',
-            'natOutgoing': False,
-            'nodeSelector': 'all()',
-        },
+        'spec': spec,
     }
+
+
+def check_pool_options(ipip_mode, vxlan_mode):
+    """Calico refuses an IP pool with both encapsulations on."""
+    for option, value in (('ipip_mode', ipip_mode), ('vxlan_mode', vxlan_mode)):
+        if value not in ENCAP_MODES:
+            raise IPAMError('%s=%r is not one of %s' % (option, value, ', '.join(ENCAP_MODES)), option)
+    if ipip_mode != 'Never' and vxlan_mode != 'Never':
+        raise IPAMError('ipip_mode=%s and vxlan_mode=%s: Calico allows only one encapsulation per IP pool'
+                        % (ipip_mode, vxlan_mode), 'vxlan_mode')
+
+
+# -- node selectors ---------------------------------------------------------------------------
+
+_SEL_TERM = re.compile(
+    r"""^\s*(?:(?P<all>all\(\s*\))"""
+    r"""|(?P<neg>!\s*)?has\(\s*(?P<has>[A-Za-z0-9_./-]+)\s*\)"""
+    r"""|(?P<key>[A-Za-z0-9_./-]+)\s*(?P<op>==|!=)\s*(?P<q>['"])(?P<val>[^'"]*)(?P=q))\s*$""")
+
+
+def parse_selector(selector, option='nodeSelector'):
+    """Parse the subset of Calico's selector language this code evaluates.
+
+    Supported: ``all()``, an empty selector (same as ``all()``), ``key == 'value'``,
+    ``key != 'value'``, ``has(key)``, ``!has(key)``, and terms joined with ``&&``.
+    Anything else raises ``IPAMError``: a selector that cannot be evaluated is never guessed at.
+    """
+    text = '' if selector is None else str(selector)
+    if not text.strip():
+        return []
+    terms = []
+    for part in text.split('&&'):
+        found = _SEL_TERM.match(part)
+        if found is None:
+            raise IPAMError("%s=%r: only all(), key == 'value', key != 'value', has(key), !has(key) and && "
+                            "are supported" % (option, selector), option)
+        if found.group('all'):
+            continue
+        if found.group('has'):
+            terms.append(('!has' if found.group('neg') else 'has', found.group('has'), None))
+        else:
+            terms.append((found.group('op'), found.group('key'), found.group('val')))
+    return terms
+
+
+def selector_matches(selector, labels, option='nodeSelector'):
+    labels = labels or {}
+    for op, key, value in parse_selector(selector, option):
+        if op == 'has' and key not in labels:
+            return False
+        if op == '!has' and key in labels:
+            return False
+        if op == '==' and labels.get(key) != value:
+            return False
+        if op == '!=' and labels.get(key) == value:
+            return False
+    return True
 
 
 def new_affinity():
@@ -170,17 +248,73 @@ def handle_count(record):
     return sum(int(n) for n in (record.get('block') or {}).values())
 
 
+def block_problems(data):
+    """What is wrong with a block record, as a list of sentences (empty when it is sound).
+
+    A sound block: a valid CIDR; ``allocations`` has one entry per address, each ``null`` or the
+    index of an entry of ``attributes``; ``unallocated`` lists each free ordinal exactly once and
+    no allocated one. Anything else could hand out an address that a handle holds.
+    """
+    try:
+        net = ipaddress.IPv4Network(data.get('cidr'), strict=True)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return ['no valid cidr (%s)' % exc]
+    size = net.num_addresses
+    out = []
+    allocs = data.get('allocations')
+    attrs = data.get('attributes')
+    unalloc = data.get('unallocated')
+    if attrs is not None and (not isinstance(attrs, list) or not all(isinstance(a, dict) for a in attrs)):
+        return ['attributes is not a list of objects']
+    nattrs = len(attrs or [])
+    if allocs is not None:
+        if not isinstance(allocs, list) or len(allocs) != size:
+            return ['allocations has %s entries, the block has %d addresses'
+                    % (len(allocs) if isinstance(allocs, list) else 'no list of', size)]
+        for o, a in enumerate(allocs):
+            if a is not None and (not isinstance(a, int) or isinstance(a, bool) or a < 0 or a >= nattrs):
+                out.append('allocations[%d]=%r names no entry of attributes' % (o, a))
+    if unalloc is not None:
+        if not isinstance(unalloc, list) or not all(isinstance(u, int) and not isinstance(u, bool)
+                                                    for u in unalloc):
+            return out + ['unallocated is not a list of ordinals']
+        bad = [u for u in unalloc if u < 0 or u >= size]
+        if bad:
+            out.append('unallocated holds ordinals outside the block: %s' % bad[:5])
+        if len(set(unalloc)) != len(unalloc):
+            out.append('unallocated lists an ordinal twice')
+        if allocs is not None and isinstance(allocs, list) and len(allocs) == size:
+            taken = [u for u in unalloc if 0 <= u < size and allocs[u] is not None]
+            if taken:
+                out.append('unallocated lists allocated ordinals %s' % taken[:5])
+            free = set(o for o, a in enumerate(allocs) if a is None)
+            lost = sorted(free - set(unalloc))
+            if lost:
+                out.append('free ordinals %s are missing from unallocated' % lost[:5])
+    return out
+
+
 class Block(object):
-    """An allocation block: a view over the block's JSON dict."""
+    """An allocation block: a view over the block's JSON dict.
+
+    Only the fields of Calico's AllocationBlock are written; fields another Calico version wrote
+    are kept as they are.
+    """
 
     __slots__ = ('data', 'net', 'base', 'size')
 
-    def __init__(self, data):
+    def __init__(self, data, key=None, check=True):
         self.data = data
+        if check:
+            problems = block_problems(data)
+            if problems:
+                raise IPAMError('block record %s is corrupt: %s; nothing was assigned from it '
+                                '(calico_ipam_info with check=true lists the problems)'
+                                % (key or data.get('cidr'), '; '.join(problems)))
         try:
             self.net = ipaddress.IPv4Network(data['cidr'], strict=True)
         except (KeyError, ValueError, TypeError) as exc:
-            raise IPAMError('block record has no valid cidr: %s' % exc)
+            raise IPAMError('block record %s has no valid cidr: %s' % (key, exc))
         self.base = int(self.net.network_address)
         self.size = self.net.num_addresses
         if data.get('allocations') is None:
@@ -191,17 +325,18 @@ class Block(object):
             data['attributes'] = []
 
     @classmethod
-    def new(cls, cidr, node, strict_affinity=False):
+    def new(cls, cidr, node):
+        """A new block as Calico creates it: every ordinal free, in order, and a sequence number
+        that starts at the creation time in nanoseconds (so a recreated block never repeats one)."""
         net = ipaddress.IPv4Network(str(cidr))
         size = net.num_addresses
         return cls({
             'cidr': str(net),
             'affinity': ('host:' + node) if node else None,
-            'strictAffinity': bool(strict_affinity),
             'allocations': [None] * size,
             'unallocated': list(range(size)),
             'attributes': [],
-            'sequenceNumber': 0,
+            'sequenceNumber': time.time_ns(),
             'sequenceNumberForAllocation': {},
             'deleted': False,
         })

@@ -12,6 +12,11 @@ the file; a writer that finds the file locked waits up to ``busy_timeout`` secon
 import os
 import sqlite3
 
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover
+    from urllib import quote  # type: ignore
+
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
 
 _SCHEMA = (
@@ -33,37 +38,84 @@ def _upper(prefix):
 class SQLiteStore(Store):
 
     def __init__(self, path, busy_timeout=30.0, synchronous='NORMAL', read_only=False):
+        """Open (read-write: create when absent or empty) the datastore at ``path``.
+
+        Nothing is written before the file is known to be ours: a SQLite database with other
+        tables, or a file that is not a SQLite database, is refused. ``read_only`` opens the file
+        read-only (no WAL switch, no table created) and refuses a file without our tables.
+        """
         self.path = path
+        self._db = None
         if not path or not isinstance(path, str):
             raise StoreError('sqlite_path=%r is not a file path' % (path,), 'sqlite_path')
-        parent = os.path.dirname(os.path.abspath(path))
         try:
-            if not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute('PRAGMA journal_mode=WAL')
-            self._db.execute('PRAGMA synchronous=%s' % synchronous)
-            self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
-            if read_only and not self._has_schema():
-                raise StoreError('sqlite_path=%s is not an IPAM datastore (no kv table)' % path, 'sqlite_path')
-            if not self._has_schema():
-                self._db.execute('BEGIN IMMEDIATE')
-                try:
+            if read_only:
+                self._open_read_only(path, busy_timeout)
+            else:
+                self._open_read_write(path, busy_timeout, synchronous)
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise StoreError('cannot open the SQLite datastore sqlite_path=%s: %s' % (path, exc), 'sqlite_path')
+        except StoreError:
+            self.close()
+            raise
+
+    def _open_read_only(self, path, busy_timeout):
+        if not os.path.isfile(path):
+            raise StoreError('sqlite_path=%s does not exist or is not a file' % path, 'sqlite_path')
+        uri = 'file:%s?mode=ro' % quote(os.path.abspath(path))
+        self._db = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
+        self._check_ours(allow_empty=False)
+
+    def _open_read_write(self, path, busy_timeout, synchronous):
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o750)
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise StoreError('sqlite_path=%s is not a regular file' % path, 'sqlite_path')
+        self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
+        if not self._check_ours(allow_empty=True):
+            self._db.execute('BEGIN IMMEDIATE')
+            try:
+                if self._tables():   # someone else created tables meanwhile: look again
+                    self._db.execute('ROLLBACK')
+                    self._check_ours(allow_empty=False)
+                else:
                     for stmt in _SCHEMA:
                         self._db.execute(stmt)
                     self._db.execute('COMMIT')
-                except BaseException:
+            except BaseException:
+                if self._db.in_transaction:
                     self._db.execute('ROLLBACK')
-                    raise
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError('cannot open the SQLite datastore sqlite_path=%s: %s' % (path, exc),
-                             'sqlite_path')
+                raise
+            try:
+                os.chmod(path, 0o600)
+            except OSError:
+                pass
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=%s' % synchronous)
 
-    def _has_schema(self):
-        rows = self._db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('kv','meta')").fetchone()
-        return rows[0] == 2
+    def _tables(self):
+        return sorted(r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"))
+
+    def _check_ours(self, allow_empty):
+        """True when the file holds exactly our tables; False when it is empty (and that is allowed)."""
+        tables = self._tables()
+        if not tables and allow_empty:
+            return False
+        if tables != ['kv', 'meta']:
+            raise StoreError('sqlite_path=%s is not a podnet.calico IPAM datastore (its tables: %s); refusing to '
+                             'use it: give the path of a new file or of a datastore this module created'
+                             % (self.path, ', '.join(tables) or 'none'), 'sqlite_path')
+        row = self._db.execute("SELECT count(*) FROM meta WHERE name = 'revision'").fetchone()
+        if not row or row[0] != 1:
+            raise StoreError('sqlite_path=%s is not a podnet.calico IPAM datastore (no revision counter)'
+                             % self.path, 'sqlite_path')
+        return True
 
     def describe(self):
         return 'sqlite:%s' % self.path

@@ -1,9 +1,15 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A real etcd (Debian's /usr/bin/etcd) on 127.0.0.1 for the IPAM tests and benchmarks.
+"""The one etcd launcher of the tests, the benchmark and molecule/bgp_etcd/etcd_ctl.py.
 
-Free ports, its own data dir, plain HTTP or TLS with client-certificate authentication
-(certificates made here with the ``cryptography`` package). Stopped by its pid.
+``EtcdServer``: one real etcd (Debian's /usr/bin/etcd) on 127.0.0.1, free ports, its own data
+dir, plain HTTP or TLS with client-certificate authentication (certificates made here with the
+``cryptography`` package). Stopped by its pid.
+
+``EtcdCluster``: three (or more) members, each in its own network namespace, joined by a bridge
+that lives in a namespace of its own, with TLS for clients and peers; clients run in a client
+namespace (``client_cmd``, ``in_client_netns``). Every address is inside those namespaces; the
+host's own namespace gets nothing. Members can be killed, restarted and cut off (link down).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_certs(directory):
-    """CA, server certificate (127.0.0.1) and client certificate as PEM files; return their paths."""
+def make_certs(directory, server_ips=("127.0.0.1",)):
+    """CA, server certificate (for ``server_ips``) and client certificate as PEM files; return their paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -80,8 +86,8 @@ def make_certs(directory):
         return b.sign(ca_key, hashes.SHA256()), k
 
     # etcd's JSON gateway dials its own gRPC port with the server certificate: it needs clientAuth too.
-    server, server_key = leaf("127.0.0.1", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-                              [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    server, server_key = leaf(server_ips[0], [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                              [x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips] + [x509.DNSName("localhost")])
     client, client_key = leaf("pnt-ipam-client", [ExtendedKeyUsageOID.CLIENT_AUTH])
     # A second CA that signed nothing: "wrong CA" tests.
     other_key = key()
@@ -137,6 +143,27 @@ class EtcdServer:
             args.update(etcd_ca_cert=self.certs["ca"], etcd_cert=self.certs["client_cert"],
                         etcd_key=self.certs["client_key"])
         return args
+
+    @property
+    def pid(self):
+        return None if self.proc is None else self.proc.pid
+
+    @staticmethod
+    def stop_pid(pid, timeout=10):
+        """Stop an etcd started by another process (molecule's etcd_ctl.py keeps only the pid)."""
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        return True
 
     def start(self, timeout=15):
         peer = "http://127.0.0.1:%d" % self.peer_port
@@ -206,3 +233,199 @@ def _b64_end(prefix):
     raw = bytearray(prefix.encode())
     raw[-1] += 1
     return base64.b64encode(bytes(raw)).decode()
+
+
+# -- a cluster in network namespaces --------------------------------------------------------------
+
+def _ip(*args, check=True):
+    return subprocess.run(["ip"] + list(args), check=check, capture_output=True, text=True)
+
+
+def in_netns(name, fn, *args, **kwargs):
+    """Run ``fn`` in a thread that entered network namespace ``name`` (the caller's thread stays)."""
+    box = {}
+
+    def body():
+        fd = os.open("/run/netns/%s" % name, os.O_RDONLY)
+        try:
+            os.setns(fd, os.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    import threading
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+class EtcdCluster:
+    """``size`` etcd members, each in namespace ``<prefix>m<i>``, on a bridge in ``<prefix>br``,
+    TLS for clients and peers; the clients' namespace is ``<prefix>cl``.
+
+    Addresses: 10.<a>.<b>.11.. for members, .100 for the client, a /24 chosen from the pid, used
+    only inside these namespaces. ``stop()`` kills every process in them and deletes them.
+    """
+
+    def __init__(self, workdir, size=3, prefix=None):
+        self.workdir = workdir
+        self.size = size
+        self.prefix = prefix or "pt%d-e" % os.getpid()
+        pid = os.getpid()
+        self.net = "10.%d.%d" % (200 + (pid >> 8) % 50, pid % 256)
+        self.members = ["%sm%d" % (self.prefix, i) for i in range(size)]
+        self.ips = ["%s.%d" % (self.net, 11 + i) for i in range(size)]
+        self.bridge_ns = self.prefix + "br"
+        self.client_ns = self.prefix + "cl"
+        self.client_ip = "%s.100" % self.net
+        self.certs = None
+        self.procs = [None] * size
+        self.logs = [os.path.join(workdir, "m%d.log" % i) for i in range(size)]
+
+    # -- topology --------------------------------------------------------------------------
+    def _namespaces(self):
+        return self.members + [self.client_ns, self.bridge_ns]
+
+    def _link(self, ns, idx, ip):
+        host_end = "%sv%d" % (self.prefix, idx)   # side on the bridge, short enough for IFNAMSIZ
+        _ip("link", "add", host_end, "netns", self.bridge_ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        _ip("-n", self.bridge_ns, "link", "set", host_end, "master", "br0", "up")
+        _ip("-n", ns, "addr", "add", "%s/24" % ip, "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        _ip("-n", ns, "link", "set", "lo", "up")
+        return host_end
+
+    def create_network(self):
+        for ns in self._namespaces():
+            _ip("netns", "add", ns)
+        _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
+        self.links = [self._link(ns, i, ip) for i, (ns, ip) in enumerate(zip(self.members, self.ips))]
+        self._link(self.client_ns, len(self.members), self.client_ip)
+
+    def partition(self, i):
+        """Cut member ``i`` off: its link on the bridge goes down."""
+        _ip("-n", self.bridge_ns, "link", "set", self.links[i], "down")
+
+    def heal(self, i):
+        _ip("-n", self.bridge_ns, "link", "set", self.links[i], "up")
+
+    # -- members ---------------------------------------------------------------------------
+    def url(self, i):
+        return "https://%s:2379" % self.ips[i]
+
+    @property
+    def endpoints(self):
+        return [self.url(i) for i in range(self.size)]
+
+    def store_kwargs(self, timeout=2.0):
+        return {"endpoints": self.endpoints, "ca_cert": self.certs["ca"], "cert": self.certs["client_cert"],
+                "key": self.certs["client_key"], "timeout": timeout}
+
+    def open_store_kwargs(self, timeout=2.0):
+        return {"datastore": "etcd", "etcd_endpoints": self.endpoints, "etcd_ca_cert": self.certs["ca"],
+                "etcd_cert": self.certs["client_cert"], "etcd_key": self.certs["client_key"], "etcd_timeout": timeout}
+
+    def start_member(self, i, state="new"):
+        c = self.certs
+        peers = ",".join("%s=https://%s:2380" % (self.members[j], self.ips[j]) for j in range(self.size))
+        cmd = ["ip", "netns", "exec", self.members[i], ETCD, "--name", self.members[i],
+               "--data-dir", os.path.join(self.workdir, "data%d" % i),
+               "--listen-client-urls", self.url(i), "--advertise-client-urls", self.url(i),
+               "--listen-peer-urls", "https://%s:2380" % self.ips[i],
+               "--initial-advertise-peer-urls", "https://%s:2380" % self.ips[i],
+               "--initial-cluster", peers, "--initial-cluster-state", state,
+               "--initial-cluster-token", self.prefix,
+               "--cert-file", c["server_cert"], "--key-file", c["server_key"],
+               "--client-cert-auth", "--trusted-ca-file", c["ca"],
+               "--peer-cert-file", c["server_cert"], "--peer-key-file", c["server_key"],
+               "--peer-client-cert-auth", "--peer-trusted-ca-file", c["ca"],
+               "--heartbeat-interval", "100", "--election-timeout", "1000", "--log-level", "warn"]
+        log = open(self.logs[i], "ab")
+        self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def kill_member(self, i):
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        self.procs[i] = None
+
+    def _status(self, i):
+        c = self.certs
+        r = requests.post(self.url(i) + "/v3/maintenance/status", json={}, timeout=1.5,
+                          verify=c["ca"], cert=(c["client_cert"], c["client_key"]))
+        r.raise_for_status()
+        return r.json()
+
+    def status(self, i):
+        """Member ``i``'s status (as seen from the client namespace), or None when it does not answer."""
+        try:
+            return in_netns(self.client_ns, self._status, i)
+        except (requests.RequestException, ValueError):
+            return None
+
+    def leader(self, timeout=20):
+        """Index of the current leader (waits for one)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for i in range(self.size):
+                if self.procs[i] is None:
+                    continue
+                st = self.status(i)
+                if st and st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
+                    return i
+            time.sleep(0.2)
+        raise RuntimeError("the etcd cluster has no leader after %ss; logs in %s" % (timeout, self.workdir))
+
+    def wait_member(self, i, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.procs[i] is not None and self.procs[i].poll() is not None:
+                with open(self.logs[i]) as f:
+                    raise RuntimeError("etcd member %d exited:\n%s" % (i, f.read()[-3000:]))
+            st = self.status(i)
+            if st and st.get("leader") not in (None, "0"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("etcd member %d not ready after %ss; log %s" % (i, timeout, self.logs[i]))
+
+    def start(self):
+        try:
+            self.create_network()
+            self.certs = make_certs(self.workdir, server_ips=self.ips + ["127.0.0.1"])
+            for i in range(self.size):
+                self.start_member(i)
+            for i in range(self.size):
+                self.wait_member(i)
+            self.leader()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def client_cmd(self, argv):
+        """``argv`` run inside the client namespace."""
+        return ["ip", "netns", "exec", self.client_ns] + list(argv)
+
+    def stop(self):
+        for i in range(self.size):
+            try:
+                self.kill_member(i)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        for ns in self._namespaces():
+            pids = _ip("netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            _ip("netns", "del", ns, check=False)

@@ -34,6 +34,7 @@ def main():
         time.sleep(max(0.0, job["start_at"] - time.time()))
     t0 = time.time()
     failures = 0
+    errors = []
     for handle in job["handles"]:
         deadline = time.time() + retry
         while True:
@@ -47,14 +48,18 @@ def main():
                     res = alloc.release(handle)
                     out = {"handle": handle, "ips": res["ips"], "changed": res["changed"]}
                 break
-            except StoreUnavailableError:
+            except StoreUnavailableError as exc:
                 failures += 1
+                text = str(exc)[:300]
+                if len(errors) < 5 and text not in errors:
+                    errors.append(text)
                 if time.time() > deadline:
                     raise
                 time.sleep(0.05)
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
-    sys.stdout.write(json.dumps({"done": True, "seconds": time.time() - t0, "unavailable": failures}) + "\n")
+    sys.stdout.write(json.dumps({"done": True, "seconds": time.time() - t0, "unavailable": failures,
+                                 "errors": errors}) + "\n")
     sys.stdout.flush()
     store.close()
 

@@ -1,32 +1,17 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""calico_ipam and calico_ipam_info through ansible-playbook against localhost."""
+"""calico_ipam and calico_ipam_info through ansible-playbook against localhost: on a real etcd
+with TLS, and playbooks/ipam_audit.yml. The SQLite cases are the ansible-test targets
+tests/integration/targets/calico_ipam and calico_ipam_info (tests/integration/ipam/run_targets.sh)."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 PLAYBOOKS = os.path.join(HERE, "playbooks")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-
-
-@pytest.mark.parametrize("interpreter", ["venv", "debian"])
-def test_sqlite_module(run_playbook, tmp_path, interpreter):
-    import sys
-    python = sys.executable if interpreter == "venv" else "/usr/bin/python3"
-    if not os.path.exists(python):
-        pytest.skip("%s is not installed, so the Debian-interpreter run cannot happen" % python)
-    db = str(tmp_path / "state" / "ipam.sqlite")
-    import subprocess
-    missing = subprocess.run([python, "-c", "import etcd3gw"], capture_output=True, check=False).returncode != 0
-    result = run_playbook(os.path.join(PLAYBOOKS, "sqlite_module.yml"), extra_vars={"db": db, "etcd3gw_missing": missing},
-                          interpreter=python)
-    assert result.failed == 0
-    assert os.path.exists(db)
 
 
 def test_etcd_tls_module(run_playbook, etcd_tls, tmp_path):
@@ -50,8 +35,9 @@ def test_ipam_audit_playbook(run_playbook, tmp_path):
     report = run_playbook(audit, interpreter=sys.executable,
                           extra_vars={"ipam_audit_sqlite_path": db, "ipam_audit_live_handles": live})
     assert report.changed == 0
-    info = report.results("Read the IPAM records and find the leaks")["localhost"]
+    info = report.results("Read and check the IPAM records and find the leaks")["localhost"]
     assert [leak["handle"] for leak in info["leaks"]] == ["default.gone-1", "default.gone-2"]
+    assert info["check"]["problems"] == [] and not info["check"]["ok"]
     run_playbook(audit, interpreter=sys.executable, expect_fail=True,
                  extra_vars={"ipam_audit_sqlite_path": db, "ipam_audit_live_handles": live,
                              "ipam_audit_fail_on_leaks": True})
@@ -65,5 +51,5 @@ def test_ipam_audit_playbook(run_playbook, tmp_path):
                          extra_vars={"ipam_audit_sqlite_path": db, "ipam_audit_live_handles": live,
                                      "ipam_audit_release": True, "ipam_audit_fail_on_leaks": True})
     assert again.changed == 0
-    info = again.results("Read the IPAM records and find the leaks")["localhost"]
-    assert info["leaks"] == [] and len(info["handles"]) == 2
+    info = again.results("Read and check the IPAM records and find the leaks")["localhost"]
+    assert info["leaks"] == [] and len(info["handles"]) == 2 and info["check"]["ok"]

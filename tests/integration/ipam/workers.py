@@ -13,8 +13,12 @@ import time
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ipam_worker.py")
 
 
-def start(job):
-    return subprocess.Popen([sys.executable, WORKER, json.dumps(job)], stdout=subprocess.PIPE,
+def start(job, wrap=None):
+    """Start a worker; ``wrap`` turns its argv into another (e.g. run it in a network namespace)."""
+    argv = [sys.executable, WORKER, json.dumps(job)]
+    if wrap is not None:
+        argv = wrap(argv)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True)
 
 
@@ -24,8 +28,8 @@ def collect(proc, timeout=300):
     return proc.returncode, [x for x in lines if "done" not in x], [x for x in lines if "done" in x], err
 
 
-def run_all(jobs, timeout=300):
+def run_all(jobs, timeout=300, wrap=None):
     """Run the jobs in parallel, started together; return [(rc, results, summary, stderr)]."""
     start_at = time.time() + 0.5
-    procs = [start(dict(job, start_at=start_at)) for job in jobs]
+    procs = [start(dict(job, start_at=start_at), wrap) for job in jobs]
     return [collect(p, timeout) for p in procs]

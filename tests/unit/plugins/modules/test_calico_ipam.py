@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
-from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError, PoolExhaustedError
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._batch import BatchError
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import MemoryStore, OverlayStore
 from ansible_collections.podnet.calico.plugins.modules import calico_ipam
 
@@ -37,29 +38,90 @@ def test_batch_rolls_back_on_exhaustion():
     alloc = Allocator(store)
     alloc.assign("pre.1", "n1", "10.0.0.0/30", block_size=30)
     p = params(pool="10.0.0.0/30", node="n1", handles=[{"handle": "b.%d" % i} for i in range(4)])
-    with pytest.raises(PoolExhaustedError):
-        calico_ipam.present(alloc, calico_ipam.IPAMRequest(p), p)
+    with pytest.raises(BatchError) as err:
+        calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert "exhausted" in str(err.value) and "undone: released the 3 address(es)" in str(err.value)
+    assert err.value.details["not_undone"] == [] and err.value.option == "pool"
     assert [h["handle"] for h in alloc.info()["handles"]] == ["pre.1"]
 
 
-def test_present_and_absent_results():
+def test_failed_batch_keeps_what_existed_before_it():
+    """Issue 11 item 1: a batch that also created the pool marked every result changed, and its undo
+    released a handle it had only looked up; that address was then given to another pod."""
+    store = MemoryStore()
+    alloc = Allocator(store)
+    pre = alloc.assign("pre.1", "n1", "10.0.0.0/30", block_size=30)
+    pool_key = alloc.pools()[0]["key"]
+    store.delete(pool_key, store.get(pool_key)[1])      # the pool record is gone, the block stays
+    alloc = Allocator(store)
+    p = params(pool="10.0.0.0/30", node="n1", block_size=30,
+               handles=[{"handle": "pre.1"}] + [{"handle": "b.%d" % i} for i in range(4)])
+    with pytest.raises(BatchError) as err:
+        calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert alloc.lookup("pre.1") == [(pre["ip"], pre["block"])]
+    assert [u["handle"] for u in err.value.details["undone"]] == ["b.0", "b.1", "b.2"]
+    assert err.value.details["pool_kept"], "the pool still has a block, so it is kept and the message says so"
+    assert "was kept" in str(err.value)
+
+
+def test_failed_batch_deletes_the_pool_it_created():
+    alloc = Allocator(MemoryStore())
+    p = params(pool="10.0.0.0/24", node="n1", handles=[{"handle": "a.1"}, {"handle": "a.2", "ip": "10.0.0.0"}])
+    with pytest.raises(BatchError) as err:
+        calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert "already assigned to handle a.1" in str(err.value)
+    assert alloc.pools() == [] and alloc.info()["blocks"] == [] and err.value.details["pool_kept"] is None
+
+
+def test_handle_holding_an_address_of_another_pool_is_an_error():
+    """Issue 11 item 1: the old answer was the other pool's address with changed=true."""
+    alloc = Allocator(MemoryStore())
+    alloc.assign("default.web", "n1", "10.0.0.0/24")
+    p = params(pool="10.1.0.0/24", node="n1", handle="default.web")
+    with pytest.raises(IPAMError) as err:
+        calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert err.value.option == "pool" and "already holds 10.0.0.0" in str(err.value)
+    assert [p["cidr"] for p in alloc.pools()] == ["10.0.0.0/24"], "the other pool is not left behind"
+
+
+def test_merged_deleted_results():
     alloc = Allocator(MemoryStore())
     p = params(pool="10.0.0.0/24", node="n1", handle="default.web", attributes={"pod": "web"})
-    out = calico_ipam.present(alloc, calico_ipam.IPAMRequest(p), p)
+    out = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
     assert out["changed"] and out["ip"] == "10.0.0.0" and out["block"] == "10.0.0.0/26"
-    assert out["diff"] == {"before": {"assignments": {}}, "after": {"assignments": {"default.web": "10.0.0.0"}}}
-    again = calico_ipam.present(alloc, calico_ipam.IPAMRequest(p), p)
-    assert not again["changed"] and again["diff"]["before"] == again["diff"]["after"]
-    p = params(handle="default.web", state="absent")
-    gone = calico_ipam.absent(alloc, calico_ipam.IPAMRequest(p), p)
+    assert out["before"] == {"assignments": {"default.web": None}}
+    assert out["after"] == {"assignments": {"default.web": "10.0.0.0"}}
+    assert out["changes"] == ["created IP pool podnet-ipv4-10-0-0-0-24 (10.0.0.0/24)",
+                              "claimed block 10.0.0.0/26 for node n1",
+                              "assigned 10.0.0.0 to default.web (block 10.0.0.0/26)"]
+    again = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert not again["changed"] and again["before"] == again["after"] and again["changes"] == []
+    p = params(handle="default.web", state="deleted")
+    gone = calico_ipam.deleted(alloc, calico_ipam.IPAMRequest(p), p)
     assert gone["changed"] and gone["released"] == [{"handle": "default.web", "ips": ["10.0.0.0"]}]
-    assert not calico_ipam.absent(alloc, calico_ipam.IPAMRequest(p), p)["changed"]
+    assert gone["before"] == {"assignments": {"default.web": "10.0.0.0"}}
+    assert gone["after"] == {"assignments": {"default.web": None}}
+    assert not calico_ipam.deleted(alloc, calico_ipam.IPAMRequest(p), p)["changed"]
+    p = params(handle="default.web", state="absent")
+    assert calico_ipam.IPAMRequest(p).state == "deleted"
+
+
+def test_gathered_reads():
+    alloc = Allocator(MemoryStore())
+    alloc.assign("a.1", "n1", "10.0.0.0/24")
+    alloc.assign("a.2", "n2", "10.0.0.0/24")
+    p = params(handle="a.2", state="gathered")
+    out = calico_ipam.gathered(alloc, calico_ipam.IPAMRequest(p), p)
+    assert out == {"changed": False, "changes": [], "gathered": [{"handle": "a.2", "ips": ["10.0.0.64"],
+                                                                  "blocks": ["10.0.0.64/26"]}]}
+    p = params(node="n1", state="gathered")
+    assert [g["handle"] for g in calico_ipam.gathered(alloc, calico_ipam.IPAMRequest(p), p)["gathered"]] == ["a.1"]
 
 
 def test_check_mode_batch_gives_distinct_answers_and_writes_nothing():
     base = MemoryStore()
     alloc = Allocator(OverlayStore(base))
     p = params(pool="10.0.0.0/24", node="n1", handles=[{"handle": "h.%d" % i} for i in range(3)])
-    out = calico_ipam.present(alloc, calico_ipam.IPAMRequest(p), p)
+    out = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
     assert [a["ip"] for a in out["assignments"]] == ["10.0.0.0", "10.0.0.1", "10.0.0.2"]
     assert base.list("/") == []

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam import _model as m
@@ -26,7 +28,10 @@ def test_keys(func, args, want):
 
 
 @pytest.mark.parametrize("pool,size,ok", [
-    ("10.244.0.0/16", 26, True), ("10.244.0.0/16", 16, True), ("10.244.0.0/16", 32, True),
+    ("10.244.0.0/16", 26, True), ("10.244.0.0/16", 20, True), ("10.244.0.0/16", 32, True),
+    # Calico's IPv4 bounds are 20..32: a /16 block would be a 65536-entry record (issue 11).
+    ("10.244.0.0/16", 16, False), ("10.244.0.0/16", 19, False), ("10.0.0.0/8", 8, False),
+    ("10.244.0.0/24", 22, False),
     ("10.244.0.0/16", 15, False), ("10.244.0.0/16", 33, False), ("10.244.0.0/16", True, False),
 ])
 def test_block_size_range(pool, size, ok):
@@ -47,7 +52,11 @@ def test_bad_pools(pool):
 
 
 def test_block_order_release_and_compaction():
+    before = time.time_ns()
     blk = m.Block.new("10.0.0.0/29", "n1")
+    start = blk.data["sequenceNumber"]
+    # Calico starts a new block's sequence number at the creation time in nanoseconds.
+    assert before <= start <= time.time_ns()
     assert [blk.assign("h%d" % i, {"node": "n1"}) for i in range(3)] == [0, 1, 2]
     blk.release(blk.ordinals_of("h0"))
     assert blk.data["unallocated"] == [3, 4, 5, 6, 7, 0]
@@ -58,7 +67,7 @@ def test_block_order_release_and_compaction():
     assert blk.assign("h5", None, ordinal=0) is None
     assert blk.handles() == {"h1": [1], "h2": [2], "h3": [3], "h4": [0]}
     assert blk.used_count() == 4 and blk.free_count() == 4
-    assert blk.data["sequenceNumber"] == 6
+    assert blk.data["sequenceNumber"] == start + 6
     with pytest.raises(m.IPAMError):
         blk.ordinal_of("10.0.0.8")
 
