@@ -317,9 +317,6 @@ class Plugin(object):
             'routes': [{'dst': '0.0.0.0/0'}],
             'dns': {},
         }
-        if os.environ.get('PODNET_CNI_TEST_SLEEP_AFTER_ADD'):
-            # test hook: lets a test kill the plugin after everything is built, before it answers
-            time.sleep(float(os.environ['PODNET_CNI_TEST_SLEEP_AFTER_ADD']))
         return result
 
     def _write_wep(self, host_ifname, cidr, undo):
