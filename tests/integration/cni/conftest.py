@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -101,3 +102,21 @@ def cni_node():
                 server.stop()
         kill_netns(name)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _need(binary):
+    if not shutil.which(binary):
+        pytest.fail("%s is missing: scripts/install-deps.sh installs containerd, runc and busybox-static" % binary)
+
+
+@pytest.fixture(scope="session")
+def cri_lab():
+    for binary in ("containerd", "runc", "ctr", "busybox"):
+        _need(binary)
+    from cri_lab import CriLab
+    lab = CriLab(tempfile.mkdtemp(prefix="%s-crilab-" % TEST_PREFIX), nodes=2)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()

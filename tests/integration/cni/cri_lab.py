@@ -356,5 +356,17 @@ class CriLab:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def busybox_rootfs(directory):
+    """A busybox-static root file system for podman's --rootfs."""
+    for sub in ("bin", "proc", "sys", "dev", "etc", "tmp", "run"):
+        os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(directory, "bin", "busybox"))
+    for applet in ("sh", "sleep", "ip", "ping"):
+        os.symlink("busybox", os.path.join(directory, "bin", applet))
+    for name in ("hosts", "resolv.conf", "hostname", "passwd", "group"):
+        open(os.path.join(directory, "etc", name), "a").close()
+    return directory
+
+
 def new_uid():
     return str(uuid.uuid4())

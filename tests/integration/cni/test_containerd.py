@@ -5,33 +5,10 @@ their network from the collection's plugin through the conflist in containerd's 
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
-
-from cni_testlib import TEST_PREFIX
-
-
-def _need(binary):
-    if not shutil.which(binary):
-        pytest.fail("%s is missing: scripts/install-deps.sh installs containerd, runc and busybox-static" % binary)
-
-
-@pytest.fixture(scope="module")
-def cri_lab():
-    for binary in ("containerd", "runc", "ctr", "busybox"):
-        _need(binary)
-    from cri_lab import CriLab
-    lab = CriLab(tempfile.mkdtemp(prefix="%s-crilab-" % TEST_PREFIX), nodes=2)
-    try:
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
 
 
 def ping(pid, address):
