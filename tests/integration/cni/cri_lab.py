@@ -94,6 +94,7 @@ class Relay:
             self.sock.bind(("127.0.0.1", port))
             self.sock.listen(64)
         self.closed = False
+        self.errors = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -105,13 +106,20 @@ class Relay:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
-        with in_netns(self.target_ns):
-            out = socket.socket()
-        try:
-            out.connect(("127.0.0.1", self.port))
-        except OSError:
+        out = None
+        for attempt in range(50):
+            with in_netns(self.target_ns):
+                out = socket.socket()
+            try:
+                out.connect(("127.0.0.1", self.port))
+                break
+            except OSError as exc:
+                out.close()
+                out = None
+                self.errors.append(str(exc))
+                time.sleep(0.05 * (attempt + 1))
+        if out is None:
             conn.close()
-            out.close()
             return
 
         def pump(src, dst):
