@@ -42,8 +42,8 @@ def store_error(exc, what):
     text = str(exc)
     for ours, theirs in _STORE_FIELDS.items():
         text = text.replace(ours + '=', theirs + '=')
-    if field and field != 'etcd_endpoints' and ('no such file' in text or 'not readable' in text
-                                                 or 'not a usable' in text or 'must be given together' in text):
+    about_files = any(t in text for t in ('no such file', 'not readable', 'not a usable', 'must be given together'))
+    if field and field != 'etcd_endpoints' and about_files:
         return CNIError(spec.INVALID_CONFIG, 'invalid network config: %s: %s' % (what, text))
     return CNIError(spec.IO_FAILURE, '%s: %s' % (what, text))
 

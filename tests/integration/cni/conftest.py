@@ -56,6 +56,14 @@ class CniNode:
                 conf[key] = value
         return conf
 
+    def alive(self):
+        """Fail with etcd's own last words when it is no longer running."""
+        code = self.etcd.proc.poll() if self.etcd.proc is not None else "not started"
+        if code is not None:
+            with open(self.etcd.log_path) as handle:
+                tail = handle.read()[-2000:]
+            raise AssertionError("the test etcd is gone (exit status %s); its log ends:\n%s" % (code, tail))
+
     def store(self):
         from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
         return EtcdStore(**self.etcd.store_kwargs())

@@ -201,7 +201,10 @@ class Node:
     def up(self):
         lab = self.lab
         add_netns(self.name)
-        run = lambda *a: subprocess.run(list(a), check=True)  # noqa: E731
+
+        def run(*args):
+            subprocess.run(list(args), check=True)
+
         run("ip", "link", "add", "u%s" % self.index + TEST_PREFIX[-6:], "type", "veth", "peer", "name", "eth0",
             "netns", self.name)
         host_end = "u%s" % self.index + TEST_PREFIX[-6:]

@@ -251,8 +251,8 @@ def test_kubernetes_datastore_fails_add_clearly(cni_node, pods):
     assert "datastore_type kubernetes" in res.json["msg"] and "API server" in res.json["msg"], res
     assert_gone(cni_node, pod)
     assert pod.call("DEL", conf).rc == 0
-    status = call(cni_node.calico, cni_node.name, dict(conf, cniVersion="1.1.0"), cni_env("STATUS", netns=None,
-                                                                                           ifname=""))
+    status = call(cni_node.calico, cni_node.name, dict(conf, cniVersion="1.1.0"),
+                  cni_env("STATUS", netns=None, ifname=""))
     assert status.rc == 1 and status.json["code"] == 50, status
 
 

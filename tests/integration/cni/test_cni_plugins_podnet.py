@@ -55,6 +55,7 @@ def test_podnet_impl_installs_our_plugin_and_it_serves_the_role_conflist(cni_nod
         conflist = json.load(handle)
     conf = dict(conflist["plugins"][0], name=conflist["name"], cniVersion=conflist["cniVersion"])
     assert conf["etcd_cert_file"].startswith(evars["cni_plugins_conf_dir"])   # the files the role laid down
+    cni_node.alive()
     pod = add_netns("%s-rolepod" % cni_node.name)
     try:
         env = cni_env("ADD", "rolepod0", "/run/netns/%s" % pod, "eth0", k8s_args("default", "role-pod", "rolepod0"))
