@@ -17,7 +17,11 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # Debian's etcd and sshd packages may start services where an init system runs; the lab and the
-# tests start their own instances, so stop stray ones that would hold the default ports.
-for svc in etcd ssh bird; do
-    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+# tests start their own instances, so stop stray packaged ones that would hold the default ports.
+# Only a service whose pid file exists is stopped: without one, "service etcd stop" matches every
+# process named etcd on the machine and would kill the tests' own etcd servers.
+for svc in etcd:/run/etcd.pid ssh:/run/sshd.pid bird:/run/bird/bird.pid; do
+    name=${svc%%:*}
+    pidfile=${svc#*:}
+    if [ -e "$pidfile" ] && command -v service >/dev/null 2>&1; then service "$name" stop >/dev/null 2>&1 || true; fi
 done
