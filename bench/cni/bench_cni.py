@@ -40,7 +40,7 @@ def pct(values, p):
 
 def timed(cmd, runs=10):
     out = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out.append(time.monotonic() - start)
@@ -63,7 +63,7 @@ def main():
             for kind in ("ours", "reference"):
                 if kind == "reference":
                     node.write_conf("05-ptp.conflist", node.ptp_conflist())
-                for _ in range(10):
+                for _pod in range(10):
                     if len(results[kind]) >= args.pods:
                         break
                     n += 1

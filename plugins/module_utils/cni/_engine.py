@@ -8,17 +8,14 @@ their engines. This is the only file of the plugin that knows where those engine
 move, only the imports below change.
 """
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import (  # noqa: F401
-    DataplaneError, NamespaceCache, get_addresses, get_link, get_links, get_routes, del_link,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._naming import (  # noqa: F401
-    HOST_MAC, POD_GATEWAY, host_ifname, workload_id,
-)
-from ansible_collections.podnet.calico.plugins.module_utils._dp_common import OWNED_ROUTE_PROTO  # noqa: F401
+from ansible_collections.podnet.calico.plugins.module_utils._netlink import DataplaneError, NamespaceCache
+from ansible_collections.podnet.calico.plugins.module_utils._naming import HOST_MAC, host_ifname, workload_id
 from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
 from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
 from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
-from ansible_collections.podnet.calico.plugins.module_utils._sysctl import read_in, sysctl_path  # noqa: F401
+
+__all__ = ['DataplaneError', 'NamespaceCache', 'HOST_MAC', 'host_ifname', 'workload_id', 'ProxyArpManager',
+           'veth', 'proxy_arp', 'routes']
 
 
 def veth(cache, state, config):

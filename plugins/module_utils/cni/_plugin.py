@@ -194,8 +194,9 @@ class Plugin(object):
             raise CNIError(spec.INVALID_CONFIG, 'invalid network config: ipam.type=%r: no such plugin in CNI_PATH=%s'
                            % (self.conf.ipam_type, self.env.path))
         env = dict(os.environ, CNI_COMMAND=command)
-        proc = subprocess.run([path], input=json.dumps(self.conf.raw).encode(), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, check=False)
+        # a CNI plugin runs its IPAM plugin as a child, as the runtime runs it (there is no AnsibleModule here)
+        proc = subprocess.run([path], input=json.dumps(self.conf.raw).encode(), env=env,  # pylint: disable=ansible-bad-function
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         try:
             out = json.loads(proc.stdout.decode() or '{}')
         except ValueError:

@@ -297,7 +297,7 @@ def test_killed_mid_add_then_del_is_clean(cni_node, pods):
     while time.time() < deadline and proc.poll() is None:
         if os.path.exists("/proc/%d" % proc.pid) and subprocess.run(
                 ["ip", "-n", cni_node.name, "link", "show", "dev", pod.host_ifname],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode == 0:
             seen = True
             os.kill(proc.pid, signal.SIGKILL)
             break
@@ -315,7 +315,7 @@ def test_killed_mid_add_then_del_is_clean(cni_node, pods):
 
 
 def test_eight_parallel_adds_on_one_node(cni_node, pods):
-    group = [pods("par") for _ in range(8)]
+    group = [pods("par") for _index in range(8)]
     conf = cni_node.conf()
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda p: p.call("ADD", conf), group))

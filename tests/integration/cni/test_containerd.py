@@ -89,5 +89,5 @@ def test_a_failing_add_reaches_containerd_and_leaves_nothing(cri_lab):
         if item.metadata.name == "no-pool":
             cri.remove(item.id)
     assert not [h for h in cri_lab.handles() if h.startswith("k8s-pod-network.")]
-    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True).stdout
+    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True, check=True).stdout
     assert " cali" not in links

@@ -76,14 +76,14 @@ def test_podman_runs_a_container_on_our_plugin(cri_lab, podman):
     handle = "k8s-pod-network.%s" % container_id
     assert handle in cri_lab.handles()
     host_ifname = ("cali" + container_id)[:15]
-    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True).stdout
+    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True, check=True).stdout
     assert host_ifname in links
     # the node reaches the container through the /32 route and proxy-ARP
     res = subprocess.run(["ip", "netns", "exec", node.name, "ping", "-c", "1", "-W", "3", ip],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     assert res.returncode == 0, res.stdout
     podman("stop", "-t", "0", "pm1")
     assert handle not in cri_lab.handles()
-    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True).stdout
+    links = subprocess.run(["ip", "-n", node.name, "-o", "link"], stdout=subprocess.PIPE, text=True, check=True).stdout
     assert host_ifname not in links
     podman("rm", "pm1")
