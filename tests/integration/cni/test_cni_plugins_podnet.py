@@ -47,9 +47,9 @@ def test_podnet_impl_installs_our_plugin_and_it_serves_the_role_conflist(cni_nod
     with open(os.path.join(bindir, "calico"), "rb") as handle:
         assert handle.readline() == b"#!/usr/bin/python3\n"
     second = run_playbook(playbook, extra_vars=evars)
-    assert not second.changed, second.changed_tasks
+    assert not second.changed, second.changed_tasks()
     check = run_playbook(playbook, extra_vars=evars, check=True)
-    assert not check.changed, check.changed_tasks
+    assert not check.changed, check.changed_tasks()
 
     with open(os.path.join(evars["cni_plugins_conf_dir"], "10-calico.conflist")) as handle:
         conflist = json.load(handle)
