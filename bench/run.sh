@@ -9,3 +9,5 @@ echo "== IPAM: assignments per second, SQLite and etcd"
 $py bench/ipam/bench_ipam.py
 echo "== lab: 3 nodes x 10 pods converge"
 $py bench/lab/bench_lab.py
+echo "== CNI: RunPodSandbox through containerd, our plugin vs ptp + host-local"
+$py bench/cni/bench_cni.py

@@ -2,6 +2,7 @@
 # Install the Debian packages that the lab and the tests need (idempotent).
 set -eu
 PKGS="etcd-server etcd-client bird2 openssh-server openssh-client containernetworking-plugins iproute2 tcpdump
+containerd runc podman busybox-static catatonit iptables python3-etcd3gw
 iputils-arping iputils-ping netcat-openbsd python3 python3-venv python3-pyroute2 python3-netaddr openssl rsync
 util-linux procps"
 missing=""
@@ -16,7 +17,11 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # Debian's etcd and sshd packages may start services where an init system runs; the lab and the
-# tests start their own instances, so stop stray ones that would hold the default ports.
-for svc in etcd ssh bird; do
-    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+# tests start their own instances, so stop stray packaged ones that would hold the default ports.
+# Only a service whose pid file exists is stopped: without one, "service etcd stop" matches every
+# process named etcd on the machine and would kill the tests' own etcd servers.
+for svc in etcd:/run/etcd.pid ssh:/run/sshd.pid bird:/run/bird/bird.pid; do
+    name=${svc%%:*}
+    pidfile=${svc#*:}
+    if [ -e "$pidfile" ] && command -v service >/dev/null 2>&1; then service "$name" stop >/dev/null 2>&1 || true; fi
 done
