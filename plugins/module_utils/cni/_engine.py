@@ -8,26 +8,39 @@ their engines. This is the only file of the plugin that knows where those engine
 move, only the imports below change.
 """
 
-from ansible_collections.podnet.calico.plugins.module_utils._netlink import DataplaneError, NamespaceCache
-from ansible_collections.podnet.calico.plugins.module_utils._naming import HOST_MAC, host_ifname, workload_id
-from ansible_collections.podnet.calico.plugins.module_utils._dp_veth import VethManager
-from ansible_collections.podnet.calico.plugins.module_utils._dp_proxyarp import ProxyArpManager
-from ansible_collections.podnet.calico.plugins.module_utils._dp_route import RouteManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, NamespaceCache
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC, host_ifname, workload_id
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager
 
 __all__ = ['DataplaneError', 'NamespaceCache', 'HOST_MAC', 'host_ifname', 'workload_id', 'ProxyArpManager',
            'veth', 'proxy_arp', 'routes']
 
 
+#: The sysctls Felix sets on a workload's host interface (proxy_arp module options).
+WORKLOAD_SYSCTLS = {'proxy_arp': True, 'proxy_delay': 0, 'forwarding': True}
+
+
+def _objects(state, result):
+    """The objects of an engine result: what gathered read, else the state after the run."""
+    return result.get('gathered', []) if state == 'gathered' else result.get('after', [])
+
+
 def veth(cache, state, config):
-    """calico_veth in the current (node) namespace."""
-    return VethManager(cache=cache).run(state, config)
+    """calico_veth in the current (node) namespace; ``pairs``: the resulting veth pairs."""
+    result = VethManager(cache=cache).run(state, config)
+    result['pairs'] = _objects(state, result)
+    return result
 
 
 def proxy_arp(cache, config):
-    """proxy_arp, merged, in the current (node) namespace."""
-    return ProxyArpManager(cache=cache).run('merged', config)
+    """proxy_arp, merged, in the current (node) namespace, with Felix's workload sysctls."""
+    return ProxyArpManager(cache=cache).run('merged', [dict(WORKLOAD_SYSCTLS, **entry) for entry in config])
 
 
 def routes(cache, state, config, netns=None):
-    """calico_route in ``netns`` (None: the current namespace)."""
-    return RouteManager(netns=netns, cache=cache).run(state, config)
+    """calico_route in ``netns`` (None: the current namespace); ``routes``: the resulting routes."""
+    result = RouteManager(netns=netns, cache=cache).run(state, config)
+    result['routes'] = _objects(state, result)
+    return result

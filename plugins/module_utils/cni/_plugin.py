@@ -453,7 +453,7 @@ class Plugin(object):
                     if (cidr, host_ifname) not in have:
                         problems.append('route %s dev %s is missing on the node' % (cidr, host_ifname))
                 sysctls = engine.ProxyArpManager(cache=cache).run('gathered', [{'interface': host_ifname}])
-                values = (sysctls['interfaces'] or [{}])[0]
+                values = (sysctls['gathered'] or [{}])[0]
                 for key, value in (('proxy_arp', True), ('forwarding', True), ('proxy_delay', 0)):
                     if values.get(key) != value:
                         problems.append('%s of %s is %r, Calico sets %r' % (key, host_ifname, values.get(key), value))
