@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Install the collections podnet.calico depends on into a collections path, from PyPI's `ansible`.
@@ -8,7 +7,7 @@ pip into .build/cache and only the listed collections are unpacked: a few second
 machine instead of installing the whole package. Each collection's version must be the pinned one
 and satisfy the lower bound that galaxy.yml declares.
 
-    get-collections.py [DEST]   (default: .build/collections)
+    python scripts/get-collections.py [DEST]   (default: .build/collections)
 """
 
 from __future__ import annotations
