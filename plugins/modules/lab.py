@@ -157,7 +157,7 @@ msg:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError
+from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError, set_runner
 
 
 def main():
@@ -181,6 +181,7 @@ def main():
     check = module.check_mode
     if os.geteuid() != 0:
         module.fail_json(msg='the lab needs root (network and mount namespaces)')
+    set_runner(lambda argv: module.run_command(argv, expand_user_and_vars=False))
     lab = None
     try:
         lab = Lab(dict((key, params[key]) for key in
