@@ -20,7 +20,7 @@ description:
     deletes the namespaces and removes O(state_dir) (only when it carries the lab's marker file).
   - The state of the lab is kept in C(<state_dir>/lab.json); it is rewritten only when it changes.
   - Needs root. Runs where the task runs; use it on localhost with C(connection=local).
-  - This is the lab's engine; the role M(podnet.calico.lab) wraps it with the inventory it writes.
+  - This is the lab's engine; the role C(podnet.calico.lab) wraps it with the inventory it writes.
 extends_documentation_fragment:
   - podnet.calico.attributes
 options:
@@ -90,10 +90,11 @@ attributes:
 notes:
   - Needs C(ip) (iproute2), C(unshare), C(ssh-keygen), C(sshd) and C(nc) (netcat-openbsd) on the machine.
 seealso:
-  - role: podnet.calico.lab
-    description: Brings the lab up with this module and writes its inventory.
+  - name: The podnet.calico.lab role
+    description: Brings the lab up with this module and writes its inventory (docs/lab.md).
+    link: https://github.com/podnet/calico/blob/main/docs/lab.md
 author:
-  - podnet.calico contributors
+  - podnet.calico contributors (@podnet)
 '''
 
 EXAMPLES = r'''
