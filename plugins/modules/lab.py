@@ -20,7 +20,7 @@ description:
     deletes the namespaces and removes O(state_dir) (only when it carries the lab's marker file).
   - The state of the lab is kept in C(<state_dir>/lab.json); it is rewritten only when it changes.
   - Needs root. Runs where the task runs; use it on localhost with C(connection=local).
-  - This is the lab's engine; the role M(podnet.calico.lab) wraps it with the inventory it writes.
+  - This is the lab's engine; the role C(podnet.calico.lab) wraps it with the inventory it writes.
 extends_documentation_fragment:
   - podnet.calico.attributes
 options:
@@ -90,10 +90,11 @@ attributes:
 notes:
   - Needs C(ip) (iproute2), C(unshare), C(ssh-keygen), C(sshd) and C(nc) (netcat-openbsd) on the machine.
 seealso:
-  - role: podnet.calico.lab
-    description: Brings the lab up with this module and writes its inventory.
+  - name: The podnet.calico.lab role
+    description: Brings the lab up with this module and writes its inventory (docs/lab.md).
+    link: https://github.com/podnet/calico/blob/main/docs/lab.md
 author:
-  - podnet.calico contributors
+  - podnet.calico contributors (@podnet)
 '''
 
 EXAMPLES = r'''
@@ -157,7 +158,7 @@ msg:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError
+from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError, set_runner
 
 
 def main():
@@ -181,6 +182,7 @@ def main():
     check = module.check_mode
     if os.geteuid() != 0:
         module.fail_json(msg='the lab needs root (network and mount namespaces)')
+    set_runner(lambda argv: module.run_command(argv, expand_user_and_vars=False))
     lab = None
     try:
         lab = Lab(dict((key, params[key]) for key in

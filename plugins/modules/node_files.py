@@ -88,7 +88,7 @@ seealso:
   - module: ansible.builtin.copy
     description: One file per task, with owners, backups and validation.
 author:
-  - podnet.calico contributors
+  - podnet.calico contributors (@podnet)
 '''
 
 EXAMPLES = r'''

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 
 MARKER = ".podnet-lab"
@@ -32,9 +31,29 @@ class LabError(Exception):
     """A condition that stops the lab from coming up or going down, with a message for the user."""
 
 
-def run(cmd, check=True, input_text=None):
-    proc = subprocess.run(cmd, input=input_text, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+# How commands run: a function (argv) -> (rc, stdout, stderr) given by the caller (the lab module
+# passes AnsibleModule.run_command), so that this file stays free of process handling of its own.
+_RUNNER = []
+
+
+def set_runner(runner):
+    """Set the function that runs a command: runner(argv) returns (rc, stdout, stderr)."""
+    del _RUNNER[:]
+    _RUNNER.append(runner)
+
+
+def run(cmd, check=True):
+    if not _RUNNER:
+        raise LabError("no command runner set (call set_runner first)")
+    rc, out, err = _RUNNER[0](cmd)
+    proc = _Result(rc, out, err)
     if check and proc.returncode != 0:
         raise LabError("command failed (%s): %s" % (" ".join(cmd), proc.stderr.strip() or proc.stdout.strip()))
     return proc
