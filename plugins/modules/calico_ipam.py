@@ -121,16 +121,16 @@ options:
     type: bool
   node_selector:
     description:
-      - C(nodeSelector) of the IP pool when this task creates it (Calico's default V(all\(\))).
+      - C(nodeSelector) of the IP pool when this task creates it (Calico's default V(all(\))).
         Checked against an existing pool as O(ipip_mode).
-      - The supported forms are V(all\(\)), C(key == 'value'), C(key != 'value'), C(has\(key\)),
-        C(!has\(key\)), joined with C(&&). Other selectors are refused with an error.
+      - The supported forms are V(all(\)), C(key == 'value'), C(key != 'value'), C(has(key\)),
+        C(!has(key\)), joined with C(&&). Other selectors are refused with an error.
     type: str
   node_labels:
     description:
       - The labels of O(node), to evaluate the pool's C(nodeSelector). Calico never assigns from a pool
         whose selector does not match the node, nor from a disabled pool; both are errors here.
-      - Without it the node has no labels, so only selectors such as V(all\(\)) match.
+      - Without it the node has no labels, so only selectors such as V(all(\)) match.
     type: dict
   live_handles:
     description:
