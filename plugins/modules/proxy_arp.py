@@ -63,6 +63,12 @@ options:
         description:
           - C(net.ipv4.conf.<if>.forwarding); Calico sets V(true). Left alone by O(state=merged) when not set.
         type: bool
+      route_localnet:
+        description:
+          - C(net.ipv4.conf.<if>.route_localnet); Felix sets V(true) on every workload interface, so that
+            NAT to the node's loopback addresses (a host port on 127.0.0.1) reaches the pod. Left alone by
+            O(state=merged) when not set.
+        type: bool
       proxy_ndp:
         description:
           - C(net.ipv6.conf.<if>.proxy_ndp); left alone when not set.
@@ -136,6 +142,10 @@ before:
       description: C(net.ipv4.conf.<if>.forwarding).
       type: bool
       sample: true
+    route_localnet:
+      description: C(net.ipv4.conf.<if>.route_localnet).
+      type: bool
+      sample: true
     proxy_ndp:
       description: C(net.ipv6.conf.<if>.proxy_ndp), when listed.
       type: bool
@@ -199,6 +209,7 @@ def main():
             proxy_arp=dict(type='bool'),
             proxy_delay=dict(type='int'),
             forwarding=dict(type='bool'),
+            route_localnet=dict(type='bool'),
             proxy_ndp=dict(type='bool'),
             accept_ra=dict(type='int'),
         ),

@@ -19,7 +19,7 @@ __all__ = ['DataplaneError', 'NamespaceCache', 'HOST_MAC', 'host_ifname', 'workl
 
 
 #: The sysctls Felix sets on a workload's host interface (proxy_arp module options).
-WORKLOAD_SYSCTLS = {'proxy_arp': True, 'proxy_delay': 0, 'forwarding': True}
+WORKLOAD_SYSCTLS = {'proxy_arp': True, 'proxy_delay': 0, 'forwarding': True, 'route_localnet': True, 'accept_ra': 0}
 
 
 def _objects(state, result):

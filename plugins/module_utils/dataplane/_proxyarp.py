@@ -24,12 +24,13 @@ SETTINGS = {
     'proxy_arp': ('ipv4', 'conf', 'proxy_arp', bool),
     'proxy_delay': ('ipv4', 'neigh', 'proxy_delay', int),
     'forwarding': ('ipv4', 'conf', 'forwarding', bool),
+    'route_localnet': ('ipv4', 'conf', 'route_localnet', bool),
     'proxy_ndp': ('ipv6', 'conf', 'proxy_ndp', bool),
     'accept_ra': ('ipv6', 'conf', 'accept_ra', int),
 }
-IPV4_SETTINGS = ('proxy_arp', 'proxy_delay', 'forwarding')
+IPV4_SETTINGS = ('proxy_arp', 'proxy_delay', 'forwarding', 'route_localnet')
 #: Linux defaults, used when a namespace shows no default entry to read them from.
-KERNEL_DEFAULTS = {'proxy_arp': 0, 'proxy_delay': 80, 'forwarding': 0, 'proxy_ndp': 0, 'accept_ra': 1}
+KERNEL_DEFAULTS = {'proxy_arp': 0, 'proxy_delay': 80, 'forwarding': 0, 'route_localnet': 0, 'proxy_ndp': 0, 'accept_ra': 1}
 RANGES = {'proxy_delay': (0, 2147483647), 'accept_ra': (0, 2)}
 
 
