@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """calico_ipam and calico_ipam_info through ansible-playbook against localhost: on a real etcd
 with TLS, and playbooks/ipam_audit.yml. The SQLite cases are the ansible-test targets
-tests/integration/targets/calico_ipam and calico_ipam_info (tests/integration/ipam/run_targets.sh)."""
+tests/integration/targets/calico_ipam and calico_ipam_info (make integration-targets)."""
 
 from __future__ import annotations
 
