@@ -15,12 +15,18 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
+    IPIP_IFNAME,
+    POD_GATEWAY,
+    VXLAN_IFNAME,
+)
+
 
 class ObservationError(ValueError):
     """Input that cannot be checked, with a message naming what is wrong."""
 
 
-GATEWAY = "169.254.1.1"
+GATEWAY = POD_GATEWAY
 _ARP_REPLY = re.compile(r"reply from %s \[([0-9A-Fa-f:]{17})\]" % re.escape(GATEWAY))
 
 
@@ -145,7 +151,7 @@ def observations(spec):
                       for r in proutes)
         default = any(r.get("dst") == "0.0.0.0/0" and r.get("via") == GATEWAY and r.get("dev") == "eth0"
                       for r in proutes)
-        _row(rows, node, name, "default via 169.254.1.1, 169.254.1.1 on link", gw_link and default,
+        _row(rows, node, name, "default via %s, %s on link" % (GATEWAY, GATEWAY), gw_link and default,
              "; ".join(_route_desc(r) for r in proutes))
         sysctls = cali.get("proxy_arp") is True and cali.get("proxy_delay") == 0 and cali.get("forwarding") is True
         _row(rows, node, name, "proxy_arp on the cali interface", sysctls,
@@ -154,7 +160,7 @@ def observations(spec):
         arp_out = arps.get(pod["netns"], "")
         match = _ARP_REPLY.search(arp_out)
         answered = match.group(1).lower() if match else None
-        _row(rows, node, name, "ARP for 169.254.1.1 answered with the cali MAC",
+        _row(rows, node, name, "ARP for %s answered with the cali MAC" % GATEWAY,
              answered is not None and answered == (cali.get("mac") or "").lower(),
              "answered by %s, %s has %s" % (answered, cali["ifname"], cali.get("mac")))
         wroute = any(r.get("dst") == "%s/32" % pod["ip"] and r.get("dev") == cali["ifname"]
@@ -169,7 +175,7 @@ def observations(spec):
 
     holders = [ifname for ifname, entry in addrs.items()
                if any(a.get("local") == GATEWAY for a in entry.get("addr_info", []))]
-    _row(rows, node, "-", "169.254.1.1 is on no interface of the node", not holders,
+    _row(rows, node, "-", "%s is on no interface of the node" % GATEWAY, not holders,
          "held by %s" % holders if holders else "not assigned")
     defaults = info.get("default_routes", [])
     _row(rows, node, "-", "node has a default route (proxy-ARP needs it)", bool(defaults),
@@ -188,9 +194,9 @@ def observations(spec):
         for cidr in other.get("blocks", []):
             found = [r for r in routes if r.get("dst") == cidr and r.get("type", "unicast") == "unicast"]
             if encapsulation == "vxlan":
-                want = {"via": other.get("tunnel_ip"), "dev": "vxlan.calico", "onlink": True}
+                want = {"via": other.get("tunnel_ip"), "dev": VXLAN_IFNAME, "onlink": True}
             elif encapsulation == "ipip":
-                want = {"via": other["ip"], "dev": "tunl0", "onlink": True}
+                want = {"via": other["ip"], "dev": IPIP_IFNAME, "onlink": True}
             else:
                 want = {"via": other["ip"]}
             ok = any(all(r.get(k) == v for k, v in want.items()) for r in found)
