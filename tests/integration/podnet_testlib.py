@@ -26,6 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.dirname(sys.executable)
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 TEST_PREFIX = "pt%d" % (os.getpid() % 100000)
+#: Namespaces of the NamespaceFactory (the session lab uses TEST_PREFIX).
+FACTORY_PREFIX = TEST_PREFIX + "n"
 
 # Interpreters the module tests run under: the venv (pyroute2 0.9) and Debian's (pyroute2 0.7).
 PYTHON_INTERPRETERS = [sys.executable]
@@ -202,11 +204,14 @@ class NamespaceFactory:
     """Makes network namespaces <prefix>-<suffix> (lo up) and removes every one it made.
 
     factory = NamespaceFactory(); node = factory("node"); ...; factory.cleanup()
+    Names are <prefix>-<suffix> with the prefix pt<pid>n by default (never the session lab's).
     A leftover namespace of the same name (an earlier run killed hard) is removed first.
     """
 
     def __init__(self, prefix=None):
-        self.prefix = prefix or TEST_PREFIX
+        # Not TEST_PREFIX itself: that is the session lab's prefix, and a factory name such as
+        # "<prefix>-sink" would replace the lab's own namespace of that name.
+        self.prefix = prefix or FACTORY_PREFIX
         self.made = []
 
     def __call__(self, suffix):
