@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 
+import json
+import os
+
 from dp_helpers import links, result_of, routes, sh
 
 FQ = "podnet.calico."
@@ -165,3 +168,33 @@ def test_bad_inputs_fail_with_their_message_and_change_nothing(play, node_with_u
     assert before == (sorted(links(node)), sorted(links(pod)), routes(node))
     assert not [n for n in sh("ip", "netns", "list").split() if n.startswith(prefix + "-nosuch")], \
         "a missing namespace was created"
+
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "modules.md")
+TABLE_BEGIN = "<!-- bad-input table: generated from BAD in tests/integration/dataplane/test_dataplane_datapath.py -->"
+TABLE_END = "<!-- end of the bad-input table -->"
+
+
+def bad_input_table():
+    """The catalogue of BAD as a markdown table (@NODE, @POD, @PREFIX: the test's namespaces)."""
+    def cell(text):
+        return "`%s`" % text.replace("|", "\\|")
+    rows = ["| module | input | error (start of the message) |", "| --- | --- | --- |"]
+    for module, args, msg in BAD:
+        rows.append("| %s | %s | %s |" % (cell(module), cell(json.dumps(args, sort_keys=True)), cell(msg)))
+    return "\n".join(rows)
+
+
+def test_bad_input_catalogue_in_docs_is_the_tested_one():
+    """docs/modules.md carries the table of BAD; PODNET_UPDATE_DOCS=1 rewrites it."""
+    with open(DOC, encoding="utf-8") as handle:
+        text = handle.read()
+    assert TABLE_BEGIN in text and TABLE_END in text, "docs/modules.md lacks the bad-input table markers"
+    head, rest = text.split(TABLE_BEGIN, 1)
+    current, tail = rest.split(TABLE_END, 1)
+    wanted = "\n" + bad_input_table() + "\n"
+    if os.environ.get("PODNET_UPDATE_DOCS") == "1" and current != wanted:
+        with open(DOC, "w", encoding="utf-8") as handle:
+            handle.write(head + TABLE_BEGIN + wanted + TABLE_END + tail)
+        current = wanted
+    assert current == wanted, "docs/modules.md's bad-input table differs from BAD (PODNET_UPDATE_DOCS=1 rewrites it)"
