@@ -574,11 +574,7 @@ class Allocator(object):
         problems = []
         for key, value, _rev in self.store.list(m.BLOCK_PREFIX):
             try:
-                data = m.loads(value, key)
-                bad = m.block_problems(data)
-                if bad:
-                    raise m.IPAMError('; '.join(bad))
-                blk = m.Block(data, key)
+                blk = m.parse_block(value, key)
             except m.IPAMError as exc:
                 problems.append({'kind': 'corrupt_block', 'key': key, 'detail': str(exc)})
                 continue

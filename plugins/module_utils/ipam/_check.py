@@ -43,11 +43,7 @@ def check(store, live_handles=None):
     held = {}            # handle -> {block cidr: count}
     for key, value, _rev in store.list(m.BLOCK_PREFIX):
         try:
-            data = m.loads(value, key)
-            bad = m.block_problems(data)
-            if bad:
-                raise m.IPAMError('; '.join(bad))
-            blk = m.Block(data, key)
+            blk = m.parse_block(value, key)
         except m.IPAMError as exc:
             problems.append({'kind': 'corrupt_record', 'key': key, 'detail': str(exc)})
             continue

@@ -294,6 +294,15 @@ def block_problems(data):
     return out
 
 
+def parse_block(value, key):
+    """The Block of a stored record; IPAMError naming every problem of a corrupt one."""
+    data = loads(value, key)
+    bad = block_problems(data)
+    if bad:
+        raise IPAMError('; '.join(bad))
+    return Block(data, key)
+
+
 class Block(object):
     """An allocation block: a view over the block's JSON dict.
 
