@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.podnet.calico.plugins.module_utils.calico._mtu import mtu_problem
 from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import (
     CniConfError,
+    build_from_settings,
     calico_conflist_template,
 )
 
@@ -147,16 +148,11 @@ _TEMPLATE_KEYS = ('datastore', 'log_level', 'log_file_path', 'ipam', 'portmap', 
 
 def calico_manifest_cni_network_config(settings):
     """The manifest's cni_network_config text, with install-cni's placeholders."""
-    if not isinstance(settings, Mapping):
-        raise AnsibleFilterError('calico_manifest_cni_network_config expects a dictionary of settings, got %s'
-                                 % type(settings).__name__)
-    unknown = sorted(set(settings) - set(_TEMPLATE_KEYS))
-    if unknown:
-        raise AnsibleFilterError('calico_manifest_cni_network_config: unknown settings %s' % ', '.join(unknown))
     try:
-        return calico_conflist_template(**settings)
+        return build_from_settings('calico_manifest_cni_network_config', calico_conflist_template, settings,
+                                   _TEMPLATE_KEYS)
     except CniConfError as exc:
-        raise AnsibleFilterError('calico_manifest_cni_network_config: %s' % exc) from None
+        raise AnsibleFilterError(str(exc)) from None
 
 
 class FilterModule:

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import CniConfError, calico_conflist
+from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import (
+    CniConfError, build_from_settings, calico_conflist,
+)
 
 _NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$')
 _VERSION_RE = re.compile(r'^\d+\.\d+\.\d+$')
@@ -86,20 +88,18 @@ _CONFLIST_KEYS = ('datastore', 'mtu', 'nodename', 'conf_dir', 'etcd_endpoints', 
 
 def cni_plugins_calico_conflist(settings):
     """Calico's CNI config list for one node, built by module_utils.calico._cniconf."""
-    if not isinstance(settings, Mapping):
-        raise AnsibleFilterError('cni_plugins_calico_conflist expects a dictionary of settings, got %s'
-                                 % type(settings).__name__)
-    unknown = sorted(set(settings) - set(_CONFLIST_KEYS))
-    if unknown:
-        raise AnsibleFilterError('cni_plugins_calico_conflist: unknown settings %s' % ', '.join(unknown))
-    kwargs = dict(settings)
+    try:
+        return build_from_settings('cni_plugins_calico_conflist', calico_conflist, settings, _CONFLIST_KEYS,
+                                   prepare=_booleans)
+    except CniConfError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def _booleans(kwargs):
     for key in ('etcd_tls', 'portmap', 'bandwidth'):
         if key in kwargs:
             kwargs[key] = _boolean(key, kwargs[key])
-    try:
-        return calico_conflist(**kwargs)
-    except CniConfError as exc:
-        raise AnsibleFilterError('cni_plugins_calico_conflist: %s' % exc) from None
+    return kwargs
 
 
 def _boolean(key, value):
@@ -110,7 +110,7 @@ def _boolean(key, value):
         return True
     if text in ('false', 'no', 'off', '0', ''):
         return False
-    raise AnsibleFilterError('cni_plugins_calico_conflist: %s must be a boolean, got %r' % (key, value))
+    raise CniConfError('%s must be a boolean, got %r' % (key, value))
 
 
 class FilterModule:

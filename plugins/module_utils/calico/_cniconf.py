@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 NETWORK_NAME = 'k8s-pod-network'
 CNI_VERSION = '0.3.1'
@@ -51,6 +52,24 @@ _NODENAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')
 
 class CniConfError(ValueError):
     """A setting of the CNI configuration is invalid; the message names it and its value."""
+
+
+def build_from_settings(caller, builder, settings, allowed, prepare=None):
+    """``builder(**settings)`` for a filter named ``caller``: settings must be a mapping whose keys are
+    all in ``allowed``; ``prepare`` may convert the keyword arguments first. Every problem is a
+    CniConfError whose message starts with ``caller``."""
+    if not isinstance(settings, Mapping):
+        raise CniConfError('%s expects a dictionary of settings, got %s' % (caller, type(settings).__name__))
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise CniConfError('%s: unknown settings %s' % (caller, ', '.join(unknown)))
+    kwargs = dict(settings)
+    try:
+        if prepare is not None:
+            kwargs = prepare(kwargs)
+        return builder(**kwargs)
+    except CniConfError as exc:
+        raise CniConfError('%s: %s' % (caller, exc))
 
 
 def _datastore_type(datastore):

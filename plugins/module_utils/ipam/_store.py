@@ -117,6 +117,18 @@ def check_ops(ops):
         raise ValueError('a transaction writes a key twice: %s' % keys)
 
 
+def check_conditions(ops, current):
+    """Raise ConflictError unless every op's condition holds against ``current`` ({key: (value, revision) or
+    None}): a create needs the key absent, a put or delete needs it at the op's revision."""
+    for op in ops:
+        cur = current[op.key]
+        if op.kind == 'create':
+            if cur is not None:
+                raise ConflictError('%s already exists' % op.key, current)
+        elif cur is None or cur[1] != op.revision:
+            raise ConflictError('%s is not at revision %s' % (op.key, op.revision), current)
+
+
 class MemoryStore(Store):
     """The contract in memory (thread-safe): for tests and dry runs."""
 
@@ -138,14 +150,7 @@ class MemoryStore(Store):
     def commit(self, ops):
         check_ops(ops)
         with self._lock:
-            current = dict((op.key, self._data.get(op.key)) for op in ops)
-            for op in ops:
-                cur = current[op.key]
-                if op.kind == 'create':
-                    if cur is not None:
-                        raise ConflictError('%s already exists' % op.key, current)
-                elif cur is None or cur[1] != op.revision:
-                    raise ConflictError('%s is not at revision %s' % (op.key, op.revision), current)
+            check_conditions(ops, dict((op.key, self._data.get(op.key)) for op in ops))
             self._rev += 1
             for op in ops:
                 if op.kind == 'delete':
@@ -199,14 +204,7 @@ class OverlayStore(Store):
 
     def commit(self, ops):
         check_ops(ops)
-        current = dict((op.key, self.get(op.key)) for op in ops)
-        for op in ops:
-            cur = current[op.key]
-            if op.kind == 'create':
-                if cur is not None:
-                    raise ConflictError('%s already exists' % op.key, current)
-            elif cur is None or cur[1] != op.revision:
-                raise ConflictError('%s is not at revision %s' % (op.key, op.revision), current)
+        check_conditions(ops, dict((op.key, self.get(op.key)) for op in ops))
         self._rev += 1
         for op in ops:
             self._over[op.key] = self._TOMBSTONE if op.kind == 'delete' else (op.value, self._rev)
