@@ -173,9 +173,9 @@ def main():
               "first, target 30%%: %s)" % (interp, f["first_s"], f["first_changed"], f["second_s"], f["second_changed"],
                                            f["second_s"] / f["first_s"] * 100,
                                            "met" if f["second_s"] <= 0.3 * f["first_s"] else "NOT met"))
+        verdicts = ("met" if raw <= 1.0 else "NOT met", "met" if like <= 1.0 else "NOT met")
         print("    vs the raw reference: %.2fx (target 1.0x: %s); like for like, vs the reference through "
-              "ansible-playbook: %.2fx (target 1.0x: %s)" % (raw, "met" if raw <= 1.0 else "NOT met",
-                                                           like, "met" if like <= 1.0 else "NOT met"))
+              "ansible-playbook: %.2fx (target 1.0x: %s)" % (raw, verdicts[0], like, verdicts[1]))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(figures, handle, indent=2)
