@@ -6,7 +6,8 @@
 Brings up its own lab (prefix pb, state dir /tmp/podnet-bench-lab, underlay 10.89.240.0/24), runs
 playbooks/lab_deploy.yml twice and playbooks/lab_verify.yml once, and estimates the share of time
 spent in SSH and module start-up by running as many no-op module tasks (ansible.builtin.ping) as the
-deploy ran module tasks on the nodes. Takes the lab down at the end.
+deploy ran module tasks on the nodes. Every run is timed by bench/benchlib.py: wall time and the
+controller's CPU (user + sys of ansible-playbook and its children). Takes the lab down at the end.
 
 Usage: .venv/bin/python bench/lab/bench_lab.py [--nodes 3] [--pods 10] [--json out.json]
 """
@@ -19,17 +20,10 @@ import os
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from podnet_testlib import run_playbook  # noqa: E402  (the tests' shared library)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import ROOT, print_table, timed_playbook  # noqa: E402
 
 STATE_DIR = "/tmp/podnet-bench-lab"
-
-
-def playbook(path, extra, inventory="localhost,"):
-    """(wall seconds, changed tasks, JSON callback data) of one run, with the tests' runner."""
-    result = run_playbook(path, extra_vars=extra, inventory=inventory)
-    return result.wall, result.changed, result.data
 
 
 def node_module_tasks(data, nodes):
@@ -58,30 +52,46 @@ def main():
              "lab_pods_per_node": args.pods}
     inventory = os.path.join(STATE_DIR, "inventory.yml")
     results = {"nodes": args.nodes, "pods_per_node": args.pods}
+    rows = []
+
+    def timed(label, path, inv="localhost,"):
+        run = timed_playbook(path, extra, inventory=inv)
+        rows.append({"run": label, "wall_s": run.wall, "cpu_s": run.cpu, "cpu_s_per_node": run.cpu / args.nodes,
+                     "tasks": run.tasks, "host_tasks": run.host_tasks, "changed": run.changed, "load": run.load})
+        return run
+
     try:
-        results["lab_up_s"] = playbook(os.path.join(ROOT, "playbooks", "lab_up.yml"), extra)[0]
+        results["lab_up_s"] = round(timed("lab_up.yml", os.path.join(ROOT, "playbooks", "lab_up.yml")).wall, 2)
         nodes = ["node%d" % i for i in range(1, args.nodes + 1)]
-        wall1, changed1, data1 = playbook(os.path.join(ROOT, "playbooks", "lab_deploy.yml"), extra, inventory)
-        wall2, changed2 = playbook(os.path.join(ROOT, "playbooks", "lab_deploy.yml"), extra, inventory)[:2]
-        tasks = node_module_tasks(data1, nodes)
+        deploy = os.path.join(ROOT, "playbooks", "lab_deploy.yml")
+        first = timed("lab_deploy.yml first", deploy, inventory)
+        second = timed("lab_deploy.yml again", deploy, inventory)
+        tasks = node_module_tasks(first.data, nodes)
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
             handle.write("- hosts: lab_nodes\n  gather_facts: false\n  tasks:\n")
             for i in range(tasks):
                 handle.write("    - name: No-op %d\n      ansible.builtin.ping:\n" % i)
             noop_path = handle.name
-        noop_wall = playbook(noop_path, extra, inventory)[0]
-        os.unlink(noop_path)
-        verify_wall = playbook(os.path.join(ROOT, "playbooks", "lab_verify.yml"), extra, inventory)[0]
+        try:
+            noop = timed("%d no-op ping tasks" % tasks, noop_path, inventory)
+        finally:
+            os.unlink(noop_path)
+        verify = timed("lab_verify.yml", os.path.join(ROOT, "playbooks", "lab_verify.yml"), inventory)
         results.update({
-            "first_run_s": round(wall1, 2), "first_run_changed": changed1,
-            "second_run_s": round(wall2, 2), "second_run_changed": changed2,
-            "node_module_tasks": tasks, "noop_tasks_s": round(noop_wall, 2),
-            "startup_share_first": round(noop_wall / wall1, 2),
-            "startup_share_second": round(noop_wall / wall2, 2),
-            "verify_s": round(verify_wall, 2), "lab_up_s": round(results["lab_up_s"], 2),
+            "first_run_s": round(first.wall, 2), "first_run_cpu_s": round(first.cpu, 2),
+            "first_run_changed": first.changed,
+            "second_run_s": round(second.wall, 2), "second_run_cpu_s": round(second.cpu, 2),
+            "second_run_changed": second.changed,
+            "node_module_tasks": tasks, "noop_tasks_s": round(noop.wall, 2),
+            "startup_share_first": round(noop.wall / first.wall, 2),
+            "startup_share_second": round(noop.wall / second.wall, 2),
+            "verify_s": round(verify.wall, 2),
         })
     finally:
-        playbook(os.path.join(ROOT, "playbooks", "lab_down.yml"), extra)
+        timed_playbook(os.path.join(ROOT, "playbooks", "lab_down.yml"), extra, check=False)
+    print_table(rows, [("run", "run", "s"), ("wall_s", "wall s", ".2f"), ("cpu_s", "controller CPU s", ".2f"),
+                       ("cpu_s_per_node", "CPU s/node", ".2f"), ("tasks", "tasks", "d"),
+                       ("host_tasks", "host-tasks", "d"), ("changed", "changed", "d"), ("load", "load", ".1f")])
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as handle:
