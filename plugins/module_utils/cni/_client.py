@@ -35,6 +35,7 @@ ENV_HELPER = 'PODNET_CNI_HELPER'
 ENV_IDLE = 'PODNET_CNI_HELPER_IDLE_TIMEOUT'
 ENV_TIMING = 'PODNET_CNI_TIMING_FILE'
 ENV_LOCK_DIR = 'PODNET_CNI_LOCK_DIR'
+ENV_START_TIMEOUT = 'PODNET_CNI_HELPER_START_TIMEOUT'
 DEFAULT_IDLE = 300.0
 DEFAULT_LOCK_DIR = '/run/podnet-cni/locks'
 #: how long a client waits for a helper it started to listen, and for any helper to take the request
@@ -236,14 +237,18 @@ def via_helper(archive, argv0, stdin_text, idle, log_path, timing):
     except OSError:
         timing['started_helper'] = True
         start_helper(archive, name, idle, log_path)
-        deadline = time.time() + START_TIMEOUT
+        try:
+            wait = float(os.environ.get(ENV_START_TIMEOUT, START_TIMEOUT))
+        except ValueError:
+            wait = START_TIMEOUT
+        deadline = time.time() + wait
         while True:
             try:
                 sock = _connect(name)
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise Fallback('no helper listening %.0f s after starting one' % START_TIMEOUT)
+                    raise Fallback('no helper listening %.1f s after starting one' % wait)
                 time.sleep(0.005)
     timing['connect'] = time.time() - t0
     try:
