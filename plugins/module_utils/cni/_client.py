@@ -105,13 +105,14 @@ def recv_msg(sock):
 
 # ---------------------------------------------------------------------------------------------- locking
 class ContainerLock(object):
-    """flock on ``<lock dir>/<container id>``: one ADD, DEL or CHECK of a container at a time.
+    """flock on ``<lock dir>/<container id>.<plugin name>``: one ADD, DEL or CHECK of a container at a time.
 
-    A lock file is removed by the DEL that holds it; whoever then locks a removed file sees that the
+    The plugin's name is part of the key: ``calico`` holds its lock while it execs an IPAM plugin
+    (a ``calico-ipam`` that is not this program), which takes its own. A lock file is removed by the DEL that holds it; whoever then locks a removed file sees that the
     path no longer names its file and locks the new one.
     """
 
-    def __init__(self, environ):
+    def __init__(self, environ, argv0='calico'):
         self.fd = None
         self.path = None
         command = environ.get('CNI_COMMAND', '')
@@ -120,7 +121,8 @@ class ContainerLock(object):
             return
         if len(container) > 200 or not all(c.isalnum() or c in '-_.' for c in container) or container[0] == '.':
             container = 'sha256-' + hashlib.sha256(container.encode('utf-8', 'replace')).hexdigest()
-        self.path = os.path.join(environ.get(ENV_LOCK_DIR) or DEFAULT_LOCK_DIR, container)
+        plugin = ''.join(c for c in os.path.basename(argv0 or 'calico') if c.isalnum() or c in '-_') or 'calico'
+        self.path = os.path.join(environ.get(ENV_LOCK_DIR) or DEFAULT_LOCK_DIR, '%s.%s' % (container, plugin))
         self.remove = command == 'DEL'
 
     def __enter__(self):
@@ -164,7 +166,7 @@ class ContainerLock(object):
 def run_plugin(argv0, environ, stdin_text, stdout):
     """The plugin itself (_main.main) under the container's lock; returns the exit status."""
     from ansible_collections.podnet.calico.plugins.module_utils.cni._main import main as plugin_main
-    with ContainerLock(environ):
+    with ContainerLock(environ, argv0):
         return plugin_main(argv0, environ=environ, stdin=io.StringIO(stdin_text), stdout=stdout)
 
 
@@ -301,7 +303,8 @@ def main():
     argv0 = sys.argv[0]
     stdin_text = sys.stdin.buffer.read().decode('utf-8', 'surrogateescape')
     use, idle, log_path = settings(os.environ, stdin_text)
-    archive = archive_path() if use else None
+    # VERSION needs none of the heavy modules: it never starts a helper (a runtime's or a role's probe)
+    archive = archive_path() if use and os.environ.get('CNI_COMMAND') != 'VERSION' else None
     timing = {'mode': 'in-process', 'started_helper': False, 'client_start': t0}
     if archive is not None and os.geteuid() == 0:
         try:

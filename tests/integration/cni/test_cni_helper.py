@@ -76,10 +76,16 @@ def plugin(tmp_path_factory):
     return os.path.join(build_plugin(str(tmp_path_factory.mktemp("helperbin"))), "calico")
 
 
-def version(plugin, node, timing, **env):
-    full = dict(cni_env("VERSION"), PODNET_CNI_TIMING_FILE=timing, **env)
-    res = call(plugin, node, {"cniVersion": "1.0.0"}, full)
-    assert res.rc == 0 and "supportedVersions" in res.json, res
+#: STATUS against an etcd port nobody listens on: a quick, real request for the helper (error 50)
+STATUS_CONF = {"cniVersion": "1.1.0", "name": "k8s-pod-network", "type": "calico", "datastore_type": "etcdv3",
+               "etcd_endpoints": "http://127.0.0.1:9", "nodename": "hlp-node", "ipam": {"type": "calico-ipam"}}
+
+
+def version(plugin, node, timing, conf=None, **env):
+    """A STATUS call; returns the client's timing record (mode, started_helper, ...)."""
+    full = dict(cni_env("STATUS"), PODNET_CNI_TIMING_FILE=timing, **env)
+    res = call(plugin, node, conf or STATUS_CONF, full)
+    assert res.rc == 1 and res.json["code"] == 50, res
     with open(timing) as handle:
         return json.loads(handle.readlines()[-1])
 
@@ -124,14 +130,20 @@ def test_a_new_build_never_talks_to_the_old_helper(plugin, nodes, tmp_path):
 def test_opt_out_runs_in_process(plugin, nodes, tmp_path, how):
     node = nodes("off" + how)
     timing = str(tmp_path / "t")
-    env = cni_env("VERSION")
-    env["PODNET_CNI_TIMING_FILE"] = timing
-    conf = {"cniVersion": "1.0.0"}
+    env = {}
+    conf = dict(STATUS_CONF)
     if how == "env":
         env["PODNET_CNI_HELPER"] = "0"
     else:
         conf["podnet_cni_helper"] = False
-    res = call(plugin, node, conf, env)
+    assert version(plugin, node, timing, conf=conf, **env)["mode"] == "in-process"
+    assert helpers(node) == {}
+
+
+def test_version_never_starts_a_helper(plugin, nodes, tmp_path):
+    node = nodes("ver")
+    timing = str(tmp_path / "t")
+    res = call(plugin, node, {"cniVersion": "1.0.0"}, dict(cni_env("VERSION"), PODNET_CNI_TIMING_FILE=timing))
     assert res.rc == 0 and "supportedVersions" in res.json, res
     with open(timing) as handle:
         assert json.loads(handle.readline())["mode"] == "in-process"
@@ -199,7 +211,7 @@ def test_worker_killed_mid_request_gives_a_cni_error(plugin, nodes, tmp_path):
         def workers():
             with open("/proc/%d/task/%d/children" % (helper, helper)) as handle:
                 return set(int(p) for p in handle.read().split())
-        before = workers()   # the VERSION call's worker may not be reaped yet
+        before = workers()   # the first call's worker may not be reaped yet
         env = dict(cni_env("ADD", "killme0", "/run/netns/%s" % pod, "eth0", k8s_args("default", "killme", "killme0")),
                    PODNET_CNI_ETCD_TIMEOUT="60")
         proc = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % node, plugin], stdin=subprocess.PIPE,
