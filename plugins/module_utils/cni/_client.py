@@ -3,49 +3,46 @@
 
 """The executable's first step: hand the request to the node's resident helper (private to podnet.calico).
 
-This module imports the standard library only (no pyroute2, no etcd3gw): it is what every ``calico`` /
-``calico-ipam`` call pays before the helper answers. It reads the environment and stdin, finds the
-helper of this node (an abstract unix socket: one per network namespace, its name carrying the mount
-namespace and a hash of this very executable), starts one when there is none (double fork, new
-session, stdio on /dev/null), sends the request and writes back the helper's stdout and exit status.
+This module is what every ``calico`` / ``calico-ipam`` call pays before the helper answers, so it imports
+only built-in modules (no pyroute2, no etcd3gw, not even json or socket): it reads the environment and
+stdin, finds the helper of this node (an abstract unix socket: one per network namespace, its name
+carrying the mount and UTS namespaces and a hash of this very executable), starts one when there is none
+(_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
 Whatever stops it from reaching a helper before the helper has taken the request (no helper can start,
 a peer that is not ours, the opt-out) runs the plugin in this process instead: same code, same results.
 Once the helper has acknowledged the request, the request is never run twice: a helper that dies
 afterwards gives a CNI error (code 11, try again later).
 
+Messages are a 4-byte length and a marshal'd dict: client and helper are the same interpreter (the
+helper is started with this interpreter, and the socket name carries the executable's hash).
+
 See docs/cni.md, "The resident helper".
 """
 
-import errno
-import fcntl
-import hashlib
-import io
-import json
+import _socket
+import marshal
 import os
-import socket
-import struct
 import sys
 import time
 
+try:
+    from _sha256 import sha256   # Python 3.9 to 3.11: the built-in module, without hashlib's OpenSSL load
+except ImportError:
+    try:
+        from _sha2 import sha256   # Python 3.12+
+    except ImportError:
+        from hashlib import sha256
+
 HELPER_FLAG = '--podnet-cni-helper'
-#: conf fields of ours (Calico's binaries ignore unknown fields) and the environment variables that override them
-CONF_HELPER = 'podnet_cni_helper'
-CONF_IDLE = 'podnet_cni_helper_idle_timeout'
 ENV_HELPER = 'PODNET_CNI_HELPER'
-ENV_IDLE = 'PODNET_CNI_HELPER_IDLE_TIMEOUT'
 ENV_TIMING = 'PODNET_CNI_TIMING_FILE'
-ENV_LOCK_DIR = 'PODNET_CNI_LOCK_DIR'
 ENV_START_TIMEOUT = 'PODNET_CNI_HELPER_START_TIMEOUT'
-DEFAULT_IDLE = 300.0
-DEFAULT_LOCK_DIR = '/run/podnet-cni/locks'
 #: how long a client waits for a helper it started to listen, and for any helper to take the request
 START_TIMEOUT = 10.0
 ACK_TIMEOUT = 30.0
 ACK = b'A'
-#: commands that act on one container: serialised per container id (ADD, DEL, CHECK)
-LOCKED_COMMANDS = ('ADD', 'DEL', 'CHECK')
-TRY_AGAIN_LATER = 11
-FALSE_WORDS = ('0', 'false', 'no', 'off', 'never')
+#: the commands the helper serves: VERSION needs none of the heavy modules and never starts a helper
+HELPER_COMMANDS = ('ADD', 'DEL', 'CHECK', 'GC', 'STATUS')
 
 
 class Fallback(Exception):
@@ -63,7 +60,7 @@ def archive_path():
 
 def code_hash(path):
     """Hash of the executable's bytes (interpreter line included): an upgrade means a new helper."""
-    digest = hashlib.sha256()
+    digest = sha256()
     with open(path, 'rb') as handle:
         for chunk in iter(lambda: handle.read(1 << 16), b''):
             digest.update(chunk)
@@ -83,8 +80,8 @@ def socket_name(path):
 
 # ---------------------------------------------------------------------------------------------- framing
 def send_msg(sock, obj):
-    data = json.dumps(obj).encode('utf-8')
-    sock.sendall(struct.pack('!I', len(data)) + data)
+    data = marshal.dumps(obj)
+    sock.sendall(len(data).to_bytes(4, 'big') + data)
 
 
 def recv_exact(sock, size):
@@ -99,109 +96,16 @@ def recv_exact(sock, size):
 
 
 def recv_msg(sock):
-    size = struct.unpack('!I', recv_exact(sock, 4))[0]
-    return json.loads(recv_exact(sock, size).decode('utf-8'))
+    size = int.from_bytes(recv_exact(sock, 4), 'big')
+    obj = marshal.loads(recv_exact(sock, size))
+    if not isinstance(obj, dict):
+        raise ValueError('not a message')
+    return obj
 
 
-# ---------------------------------------------------------------------------------------------- locking
-class ContainerLock(object):
-    """flock on ``<lock dir>/<container id>.<plugin name>``: one ADD, DEL or CHECK of a container at a time.
-
-    The plugin's name is part of the key: ``calico`` holds its lock while it execs an IPAM plugin
-    (a ``calico-ipam`` that is not this program), which takes its own. A lock file is removed by the DEL that holds it; whoever then locks a removed file sees that the
-    path no longer names its file and locks the new one.
-    """
-
-    def __init__(self, environ, argv0='calico'):
-        self.fd = None
-        self.path = None
-        command = environ.get('CNI_COMMAND', '')
-        container = environ.get('CNI_CONTAINERID', '')
-        if command not in LOCKED_COMMANDS or not container:
-            return
-        if len(container) > 200 or not all(c.isalnum() or c in '-_.' for c in container) or container[0] == '.':
-            container = 'sha256-' + hashlib.sha256(container.encode('utf-8', 'replace')).hexdigest()
-        plugin = ''.join(c for c in os.path.basename(argv0 or 'calico') if c.isalnum() or c in '-_') or 'calico'
-        self.path = os.path.join(environ.get(ENV_LOCK_DIR) or DEFAULT_LOCK_DIR, '%s.%s' % (container, plugin))
-        self.remove = command == 'DEL'
-
-    def __enter__(self):
-        if self.path is None:
-            return self
-        try:
-            os.makedirs(os.path.dirname(self.path), 0o700)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                self.path = None
-                return self
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o600)
-            except OSError:
-                self.path = None
-                return self
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except OSError:
-                same = False
-            if same:
-                self.fd = fd
-                return self
-            os.close(fd)
-
-    def __exit__(self, *exc_info):
-        if self.fd is not None:
-            if self.remove and exc_info[0] is None:
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    pass
-            os.close(self.fd)
-            self.fd = None
-        return False
-
-
-# ---------------------------------------------------------------------------------------------- running
-def run_plugin(argv0, environ, stdin_text, stdout):
-    """The plugin itself (_main.main) under the container's lock; returns the exit status."""
-    from ansible_collections.podnet.calico.plugins.module_utils.cni._main import main as plugin_main
-    with ContainerLock(environ, argv0):
-        return plugin_main(argv0, environ=environ, stdin=io.StringIO(stdin_text), stdout=stdout)
-
-
-def run_in_process(argv0, stdin_text):
-    if sys.flags.no_site:
-        # started with -S (cheap for the helper's client): the plugin's libraries need site-packages
-        import site
-        site.main()
-    return run_plugin(argv0, os.environ, stdin_text, sys.stdout)
-
-
-def settings(environ, stdin_text):
-    """(use the helper, idle timeout, log file) from the environment, then the conf's own fields."""
-    try:
-        conf = json.loads(stdin_text) if stdin_text.strip() else {}
-    except ValueError:
-        conf = {}
-    if not isinstance(conf, dict):
-        conf = {}
-    use = conf.get(CONF_HELPER, True)
-    if isinstance(use, str):
-        use = use.strip().lower() not in FALSE_WORDS
-    if ENV_HELPER in environ:
-        use = environ[ENV_HELPER].strip().lower() not in FALSE_WORDS
-    idle = environ.get(ENV_IDLE, conf.get(CONF_IDLE, DEFAULT_IDLE))
-    try:
-        idle = float(idle)
-    except (TypeError, ValueError):
-        idle = DEFAULT_IDLE
-    log_path = conf.get('log_file_path') if isinstance(conf.get('log_file_path'), str) else ''
-    return bool(use) and idle > 0, idle, log_path
-
-
+# ---------------------------------------------------------------------------------------------- the helper
 def _connect(name):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect('\0' + name)
     except OSError:
@@ -210,35 +114,16 @@ def _connect(name):
     return sock
 
 
-def start_helper(archive, name, idle, log_path):
-    """Double fork: the helper is in a session of its own, its stdio on /dev/null, no fd of ours open."""
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, 65536)
-        env = dict((k, v) for k, v in os.environ.items() if not k.startswith('CNI_'))
-        os.execve(sys.executable, [sys.executable, archive, HELPER_FLAG, name, repr(idle), log_path or ''], env)
-    finally:
-        os._exit(127)
-
-
-def via_helper(archive, argv0, stdin_text, idle, log_path, timing):
+def via_helper(archive, argv0, stdin_text, timing):
     """Send the request to the helper (starting it if needed); returns the helper's reply."""
     t0 = time.time()
     name = socket_name(archive)
     try:
         sock = _connect(name)
     except OSError:
+        from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
         timing['started_helper'] = True
-        start_helper(archive, name, idle, log_path)
+        runner.start_helper(archive, name, stdin_text)
         try:
             wait = float(os.environ.get(ENV_START_TIMEOUT, START_TIMEOUT))
         except ValueError:
@@ -258,19 +143,19 @@ def via_helper(archive, argv0, stdin_text, idle, log_path, timing):
         try:
             send_msg(sock, {'argv0': argv0, 'environ': dict(os.environ), 'stdin': stdin_text, 'cwd': os.getcwd()})
             ack = sock.recv(1)
-        except (OSError, socket.timeout) as exc:
+        except OSError as exc:   # socket.timeout is an OSError
             raise Fallback('the helper did not take the request: %s' % exc)
         if ack != ACK:
             raise Fallback('the helper refused the request')
         sock.settimeout(None)
         try:
             reply = recv_msg(sock)
-        except (OSError, EOFError, ValueError) as exc:
-            return {'status': 1, 'stdout': json.dumps({
-                'cniVersion': _cni_version(stdin_text), 'code': TRY_AGAIN_LATER,
-                'msg': 'the podnet CNI helper took the request but ended without a result (killed?): %s; '
-                       'the request may have been partly done: run DEL, then ADD again' % exc,
-                'details': 'helper socket @%s' % name}) + '\n', 'stderr': ''}
+        except (OSError, EOFError, ValueError, TypeError) as exc:
+            from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+            return runner.error_reply(
+                stdin_text, 'the podnet CNI helper took the request but ended without a result (killed?): %s; '
+                            'the request may have been partly done: run DEL, then ADD again' % exc,
+                'helper socket @%s' % name)
     finally:
         sock.close()
     timing['roundtrip'] = time.time() - t0
@@ -278,21 +163,15 @@ def via_helper(archive, argv0, stdin_text, idle, log_path, timing):
     return reply
 
 
-def _cni_version(stdin_text):
-    try:
-        return str(json.loads(stdin_text).get('cniVersion') or '1.0.0')
-    except (ValueError, AttributeError):
-        return '1.0.0'
-
-
-def _write_timing(environ, timing):
-    path = environ.get(ENV_TIMING)
-    if path:
-        try:
-            with open(path, 'a') as handle:
-                handle.write(json.dumps(timing) + '\n')
-        except OSError:
-            pass
+def _wants_helper(environ, stdin_text):
+    """Cheap: the conf is parsed only when it mentions our fields (json costs more than the rest here)."""
+    if environ.get('CNI_COMMAND') not in HELPER_COMMANDS or os.geteuid() != 0:
+        return False
+    if ENV_HELPER not in environ and 'PODNET_CNI_HELPER_IDLE_TIMEOUT' not in environ \
+            and 'podnet_cni_helper' not in stdin_text:
+        return True
+    from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+    return runner.settings(environ, stdin_text)[0]
 
 
 def main():
@@ -302,13 +181,11 @@ def main():
     t0 = time.time()
     argv0 = sys.argv[0]
     stdin_text = sys.stdin.buffer.read().decode('utf-8', 'surrogateescape')
-    use, idle, log_path = settings(os.environ, stdin_text)
-    # VERSION needs none of the heavy modules: it never starts a helper (a runtime's or a role's probe)
-    archive = archive_path() if use and os.environ.get('CNI_COMMAND') != 'VERSION' else None
     timing = {'mode': 'in-process', 'started_helper': False, 'client_start': t0}
-    if archive is not None and os.geteuid() == 0:
+    archive = archive_path() if _wants_helper(os.environ, stdin_text) else None
+    if archive is not None:
         try:
-            reply = via_helper(archive, argv0, stdin_text, idle, log_path, timing)
+            reply = via_helper(archive, argv0, stdin_text, timing)
         except (Fallback, OSError) as exc:
             timing['fallback'] = str(exc)
         else:
@@ -318,10 +195,14 @@ def main():
             if reply.get('stderr'):
                 sys.stderr.write(reply['stderr'])
                 sys.stderr.flush()
-            _write_timing(os.environ, timing)
+            if os.environ.get(ENV_TIMING):
+                from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+                runner.write_timing(os.environ[ENV_TIMING], timing)
             return int(reply.get('status', 1))
+    from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
     t1 = time.time()
-    status = run_in_process(argv0, stdin_text)
+    status = runner.run_in_process(argv0, stdin_text)
     timing['work'] = time.time() - t1
-    _write_timing(os.environ, timing)
+    if os.environ.get(ENV_TIMING):
+        runner.write_timing(os.environ[ENV_TIMING], timing)
     return status

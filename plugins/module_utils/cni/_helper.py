@@ -25,6 +25,7 @@ import time
 import traceback
 
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
 from ansible_collections.podnet.calico.plugins.module_utils.cni._log import Log
 
 #: modules every request needs, imported once before the first fork
@@ -70,7 +71,7 @@ def handle(conn, log):
     stderr = io.StringIO()
     sys.stderr = stderr
     try:
-        status = client.run_plugin(request.get('argv0') or 'calico', os.environ, request.get('stdin') or '', stdout)
+        status = runner.run_plugin(request.get('argv0') or 'calico', os.environ, request.get('stdin') or '', stdout)
     except BaseException:  # pylint: disable=broad-except
         # _main.main turns every error into a CNI error object; anything escaping it is reported the same way
         log.error('helper child: %s', traceback.format_exc().replace('\n', ' | '))

@@ -241,9 +241,9 @@ def test_worker_killed_mid_request_gives_a_cni_error(plugin, nodes, tmp_path):
 
 def _connect_as(node, plugin, preexec=None, wrapper=()):
     """Connect to the node's helper from another process; 'ack' or 'refused'."""
-    code = ("import socket,struct,json,sys\n"
+    code = ("import socket,struct,marshal,sys\n"
             "s=socket.socket(socket.AF_UNIX); s.connect('\\0'+sys.argv[1])\n"
-            "d=json.dumps({'argv0':'calico','environ':{'CNI_COMMAND':'VERSION'},'stdin':'','cwd':'/'}).encode()\n"
+            "d=marshal.dumps({'argv0':'calico','environ':{'CNI_COMMAND':'VERSION'},'stdin':'','cwd':'/'})\n"
             "try:\n"
             "    s.sendall(struct.pack('!I',len(d))+d); print('ack' if s.recv(1) else 'refused')\n"
             "except OSError:\n"

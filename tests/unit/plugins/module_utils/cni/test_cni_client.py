@@ -14,6 +14,7 @@ import time
 import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
 
 
 @pytest.mark.parametrize("environ,conf,expected", [
@@ -28,14 +29,14 @@ from ansible_collections.podnet.calico.plugins.module_utils.cni import _client a
     ({}, {"podnet_cni_helper_idle_timeout": "x"}, (True, 300.0)),
 ])
 def test_settings(environ, conf, expected):
-    use, idle, _log = client.settings(environ, json.dumps(conf))
+    use, idle, _log = runner.settings(environ, json.dumps(conf))
     assert (use, idle) == expected
 
 
 def test_settings_survive_bad_stdin():
-    assert client.settings({}, "not json")[:2] == (True, 300.0)
-    assert client.settings({}, "[1]")[:2] == (True, 300.0)
-    assert client.settings({}, json.dumps({"log_file_path": "/x/cni.log"}))[2] == "/x/cni.log"
+    assert runner.settings({}, "not json")[:2] == (True, 300.0)
+    assert runner.settings({}, "[1]")[:2] == (True, 300.0)
+    assert runner.settings({}, json.dumps({"log_file_path": "/x/cni.log"}))[2] == "/x/cni.log"
 
 
 def test_socket_name_carries_namespaces_and_code_hash(tmp_path):
@@ -63,13 +64,21 @@ def test_framing_round_trip():
         right.close()
 
 
+def test_helper_is_asked_only_for_heavy_commands_and_without_opt_out():
+    stdin = json.dumps({"cniVersion": "1.0.0"})
+    assert client._wants_helper({"CNI_COMMAND": "ADD"}, stdin) == (os.geteuid() == 0)
+    assert not client._wants_helper({"CNI_COMMAND": "VERSION"}, stdin)
+    assert not client._wants_helper({"CNI_COMMAND": "ADD", "PODNET_CNI_HELPER": "off"}, stdin)
+    assert not client._wants_helper({"CNI_COMMAND": "DEL"}, json.dumps({"podnet_cni_helper": False}))
+
+
 def test_lock_is_only_for_container_commands(tmp_path):
     env = {"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "abc", "PODNET_CNI_LOCK_DIR": str(tmp_path)}
-    assert client.ContainerLock(env).path is None
-    assert client.ContainerLock(dict(env, CNI_COMMAND="ADD", CNI_CONTAINERID="")).path is None
-    lock = client.ContainerLock(dict(env, CNI_COMMAND="ADD"), "/opt/cni/bin/calico-ipam")
+    assert runner.ContainerLock(env).path is None
+    assert runner.ContainerLock(dict(env, CNI_COMMAND="ADD", CNI_CONTAINERID="")).path is None
+    lock = runner.ContainerLock(dict(env, CNI_COMMAND="ADD"), "/opt/cni/bin/calico-ipam")
     assert lock.path == str(tmp_path / "abc.calico-ipam")
-    odd = client.ContainerLock(dict(env, CNI_COMMAND="DEL", CNI_CONTAINERID="../x"))
+    odd = runner.ContainerLock(dict(env, CNI_COMMAND="DEL", CNI_CONTAINERID="../x"))
     assert os.path.dirname(odd.path) == str(tmp_path) and os.path.basename(odd.path).startswith("sha256-")
 
 
@@ -77,8 +86,9 @@ HOLDER = """
 import sys, time
 sys.path[:0] = %r
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
 env = {"CNI_COMMAND": sys.argv[1], "CNI_CONTAINERID": "c1", "PODNET_CNI_LOCK_DIR": sys.argv[2]}
-with client.ContainerLock(env):
+with runner.ContainerLock(env):
     print("locked", flush=True)
     time.sleep(float(sys.argv[3]))
 """
@@ -92,7 +102,7 @@ def test_lock_serialises_processes_and_del_removes_the_file(tmp_path):
         assert first.stdout.readline().strip() == "locked"
         start = time.monotonic()
         env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "PODNET_CNI_LOCK_DIR": str(tmp_path)}
-        with client.ContainerLock(env):
+        with runner.ContainerLock(env):
             waited = time.monotonic() - start
             assert os.path.exists(tmp_path / "c1.calico")
         assert waited > 0.5, "DEL did not wait for the running ADD"
