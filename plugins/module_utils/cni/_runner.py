@@ -35,8 +35,9 @@ class ContainerLock(object):
     """flock on ``<lock dir>/<container id>.<plugin name>``: one ADD, DEL or CHECK of a container at a time.
 
     The plugin's name is part of the key: ``calico`` holds its lock while it execs an IPAM plugin
-    (a ``calico-ipam`` that is not this program), which takes its own. A lock file is removed by the DEL that holds it; whoever then locks a removed file sees that the
-    path no longer names its file and locks the new one.
+    (a ``calico-ipam`` that is not this program), which takes its own. A lock file is removed by the
+    DEL that holds it; whoever then locks a removed file sees that the path no longer names its file
+    and locks the new one.
     """
 
     def __init__(self, environ, argv0='calico'):
@@ -87,6 +88,7 @@ class ContainerLock(object):
             os.close(self.fd)
             self.fd = None
         return False
+
 
 def run_plugin(argv0, environ, stdin_text, stdout):
     """The plugin itself (_main.main) under the container's lock; returns the exit status."""
