@@ -142,6 +142,7 @@ def start_helper(archive, name, stdin_text):
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.closerange(3, 65536)
+        os.chdir('/')   # hold no directory of the runtime's busy
         env = dict((k, v) for k, v in os.environ.items() if not k.startswith('CNI_'))
         os.execve(sys.executable, [sys.executable, archive, client.HELPER_FLAG, name, repr(idle), log_path or ''],
                   env)
