@@ -6,7 +6,10 @@ One lab node (namespaces, Debian's containerd, etcd with TLS in a ctl namespace;
 tests/integration/cni/cri_lab.py). Pods are created in rounds of 10, alternating between our conflist
 and a reference conflist (ptp + host-local) that sorts first, so both see the same machine load; each
 pod is stopped and removed after its measurement. Then the plugin's own ADD is timed when exec'd
-directly, split into interpreter start, imports and work.
+directly: through the node's resident helper, cold (the call that starts the helper) and warm, split
+into client start (exec, interpreter, client module), helper round trip and the work in the helper's
+worker (the client's own timing record, PODNET_CNI_TIMING_FILE); and in-process (PODNET_CNI_HELPER=0),
+split into interpreter start, imports and work, as every call paid it before the helper.
 
 Usage (root): .venv/bin/python bench/cni/bench_cni.py [--pods 50] [--json out.json]
 """
@@ -36,6 +39,53 @@ def pct(values, p):
     f = int(k)
     c = min(f + 1, len(values) - 1)
     return values[f] + (values[c] - values[f]) * (k - f)
+
+
+def helper_pids(netns):
+    """The podnet CNI helpers running in ``netns`` (the bench's own lab node)."""
+    out = subprocess.run(["ip", "netns", "pids", netns], stdout=subprocess.PIPE, text=True, check=False).stdout
+    pids = []
+    for pid in out.split():
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                if b"--podnet-cni-helper" in handle.read().split(b"\0"):
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def direct_adds(plugin, node, conf, runs, tag, extra_env, timing_path, before=None):
+    """ADD then DEL ``runs`` pods by exec'ing the plugin; [(wall seconds, client timing record)] of the ADDs."""
+    out = []
+    for i in range(runs):
+        if before is not None:
+            before()
+        pod = add_netns("pnb%d-pod" % os.getpid())
+        cid = "bench%s%d" % (tag, i)
+        env = dict(cni_env("ADD", cid, "/run/netns/" + pod, "eth0", k8s_args("default", "%s-%d" % (tag, i), cid)),
+                   PODNET_CNI_TIMING_FILE=timing_path, **extra_env)
+        start = time.monotonic()
+        res = call(plugin, node.name, conf, env)
+        wall = time.monotonic() - start
+        assert res.rc == 0, res
+        with open(timing_path) as handle:
+            record = json.loads(handle.readlines()[-1])
+        out.append((wall, record))
+        env["CNI_COMMAND"] = "DEL"
+        call(plugin, node.name, conf, env)
+        kill_netns(pod)
+    return out
+
+
+def split(samples):
+    """Medians of wall time, client start, helper round trip and worker time over helper-mode samples."""
+    walls = [w for w, _r in samples]
+    trips = [r.get("roundtrip") or 0.0 for _w, r in samples]
+    works = [r.get("work") or 0.0 for _w, r in samples]
+    return {"total": statistics.median(walls), "client_start": statistics.median([w - t for w, t in zip(walls, trips)]),
+            "roundtrip": statistics.median(trips), "work": statistics.median(works),
+            "modes": sorted(set(r.get("mode") for _w, r in samples))}
 
 
 def timed(cmd, runs=10):
@@ -73,46 +123,58 @@ def main():
                     cri.remove(sandbox)
                 if kind == "reference":
                     node.remove_conf("05-ptp.conflist")
-        # the plugin's own ADD, exec'd directly, split into interpreter start, imports and work
+        # the plugin's own ADD, exec'd directly (nsenter --net into the node, as cni_testlib.call does)
         plugin = os.path.join(lab.plugin_dir, "calico")
         conf = dict(node.calico_conflist()["plugins"][0], name="k8s-pod-network", cniVersion="1.0.0")
+        timing_path = os.path.join(lab.workdir, "timing.jsonl")
+
+        def kill_helpers():
+            # only the helper the direct calls use (host mount namespace; containerd's has its own)
+            for pid in helper_pids(node.name):
+                if os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink("/proc/self/ns/mnt"):
+                    os.kill(pid, 9)
+            time.sleep(0.1)
+        cold = direct_adds(plugin, node, conf, 5, "cold", {}, timing_path, before=kill_helpers)
+        warm = direct_adds(plugin, node, conf, 10, "warm", {}, timing_path)
+        inproc = direct_adds(plugin, node, conf, 10, "inproc", {"PODNET_CNI_HELPER": "0"}, timing_path)
         start_only = timed(["/usr/bin/python3", "-c", "pass"])
+        start_is = timed(["/usr/bin/python3", "-IS", "-c", "pass"])
         imports = timed(["/usr/bin/python3", "-c",
                          "import sys; sys.path.insert(0, %r); "
                          "import ansible_collections.podnet.calico.plugins.module_utils.cni._plugin, "
                          "ansible_collections.podnet.calico.plugins.module_utils.cni._engine, "
                          "ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd, "
                          "ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator" % plugin])
-        adds = []
-        for i in range(10):
-            pod = add_netns("pnb%d-pod" % os.getpid())
-            env = cni_env("ADD", "benchdirect%d" % i, "/run/netns/" + pod, "eth0",
-                          k8s_args("default", "direct-%d" % i, "benchdirect%d" % i))
-            start = time.monotonic()
-            res = call(plugin, node.name, conf, env)
-            adds.append(time.monotonic() - start)
-            assert res.rc == 0, res
-            env["CNI_COMMAND"] = "DEL"
-            call(plugin, node.name, conf, env)
-            kill_netns(pod)
-        add = statistics.median(adds)
+        for pid in helper_pids(node.name):
+            if os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink("/proc/self/ns/mnt"):
+                os.kill(pid, 9)   # the bench's own direct-call helper; lab.down kills the rest with the node
     finally:
         lab.down()
     load = os.getloadavg()
+    inproc_total = statistics.median([w for w, _r in inproc])
     report = {
         "pods": args.pods,
         "ours_p50": pct(results["ours"], 50), "ours_p95": pct(results["ours"], 95),
         "reference_p50": pct(results["reference"], 50), "reference_p95": pct(results["reference"], 95),
-        "add_total": add, "add_interpreter": start_only, "add_imports": imports - start_only,
-        "add_work": add - imports, "loadavg": load,
+        "add_cold": split(cold), "add_warm": split(warm),
+        "add_in_process": {"total": inproc_total, "interpreter": start_only, "imports": imports - start_only,
+                           "work": inproc_total - imports},
+        "python_start": start_only, "python_start_IS": start_is, "loadavg": load,
     }
     report["ratio_p50"] = report["ours_p50"] / report["reference_p50"]
     print("RunPodSandbox over %d pods each (s):" % args.pods)
     print("  ours (podnet calico):  p50 %.3f  p95 %.3f" % (report["ours_p50"], report["ours_p95"]))
     print("  ptp + host-local:      p50 %.3f  p95 %.3f" % (report["reference_p50"], report["reference_p95"]))
     print("  ratio p50: %.2f (target <= 1.5)" % report["ratio_p50"])
-    print("plugin ADD exec'd directly, median of 10 (s): total %.3f = interpreter %.3f + imports %.3f + work %.3f"
-          % (add, start_only, imports - start_only, add - imports))
+    for label, key, n in (("cold (starts the helper)", "add_cold", len(cold)), ("warm", "add_warm", len(warm))):
+        got = report[key]
+        print("plugin ADD exec'd directly, %s, median of %d (s): total %.3f = client start %.3f + helper round "
+              "trip %.3f (of which work %.3f) [%s]" % (label, n, got["total"], got["client_start"], got["roundtrip"],
+                                                       got["work"], ",".join(got["modes"])))
+    got = report["add_in_process"]
+    print("plugin ADD in-process (PODNET_CNI_HELPER=0), median of %d (s): total %.3f = interpreter %.3f + imports "
+          "%.3f + work %.3f" % (len(inproc), got["total"], got["interpreter"], got["imports"], got["work"]))
+    print("python3 -c pass %.3f s, python3 -IS -c pass %.3f s" % (start_only, start_is))
     print("load average: %.1f %.1f %.1f" % load)
     if args.json:
         with open(args.json, "w") as handle:

@@ -10,4 +10,8 @@
 # _wep.py     the WorkloadEndpoint record in Calico's etcd v3 layout
 # _log.py     the log file (container id on every line)
 # _plugin.py  the commands: ADD, DEL, CHECK, VERSION, GC, STATUS for calico and calico-ipam
-# _main.py    the entry point of the executables
+# _main.py    the plugin's entry point (one request: environment and stdin in, result out)
+# _client.py  what the executables run first: hand the request to the node's resident helper
+#             (built-in modules only), or run it in-process
+# _runner.py  the per-container lock, running _main in-process or in a worker, starting a helper
+# _helper.py  the resident helper: one per node and build, a forked worker per request, idle exit

@@ -35,7 +35,7 @@ def main(argv0=None, environ=None, stdin=None, stdout=None):
         cni_version = raw.get('cniVersion') or cni_version
         conf = NetConf(raw, ipam_only=ipam_only)
         from ansible_collections.podnet.calico.plugins.module_utils.cni._plugin import Plugin
-        plugin = Plugin(conf, env, log, ipam_only=ipam_only)
+        plugin = Plugin(conf, env, log, ipam_only=ipam_only, self_path=argv0 or sys.argv[0])
         result = plugin.run()
     except CNIError as exc:
         log.error('%s failed: [%d] %s', environ.get('CNI_COMMAND', '?'), exc.code, exc.msg)

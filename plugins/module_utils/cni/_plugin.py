@@ -51,11 +51,12 @@ def store_error(exc, what):
 class Plugin(object):
     """One invocation: ``conf`` (NetConf, parsed), ``env`` (Env), ``log`` (Log)."""
 
-    def __init__(self, conf, env, log, ipam_only=False):
+    def __init__(self, conf, env, log, ipam_only=False, self_path=None):
         self.conf = conf
         self.env = env
         self.log = log
         self.ipam_only = ipam_only
+        self.self_path = self_path
         self._store = None
         self._allocator = None
 
@@ -184,6 +185,24 @@ class Plugin(object):
             raise store_error(exc, 'reading handle %s' % self.handle)
 
     # ------------------------------------------------------------------ delegated IPAM
+    def ipam_in_process(self):
+        """calico-ipam done here rather than exec'd: when it is this very program (or not in CNI_PATH).
+
+        Calico's plugin execs calico-ipam; when that file is ours (the link to this executable) the
+        second process would run the same code on the same datastore, so the result is identical.
+        A calico-ipam in CNI_PATH that is another program (Calico's binary) is exec'd as Calico does.
+        """
+        if self.conf.ipam_type != 'calico-ipam':
+            return False
+        for directory in self.env.path.split(':'):
+            path = os.path.join(directory, 'calico-ipam')
+            if directory and os.path.isfile(path) and os.access(path, os.X_OK):
+                try:
+                    return bool(self.self_path) and os.path.samefile(path, self.self_path)
+                except OSError:
+                    return False
+        return True
+
     def _exec_ipam(self, command):
         """Run another IPAM plugin (ipam.type) from CNI_PATH the way a runtime would."""
         for directory in self.env.path.split(':'):
@@ -273,7 +292,7 @@ class Plugin(object):
             raise CNIError(spec.UNKNOWN_CONTAINER, 'CNI_NETNS=%s: no such network namespace' % netns)
         host_ifname = self.host_ifname()
         # 1. the address
-        if conf.ipam_type == 'calico-ipam':
+        if self.ipam_in_process():
             ip, changed = self.ipam_assign()
             if changed:
                 undo.append(('release handle %s' % self.handle, self.ipam_release))
@@ -398,7 +417,7 @@ class Plugin(object):
                 self._remove_veth(engine, host_ifname)
             except engine.DataplaneError as exc:
                 raise CNIError(spec.DATAPLANE_FAILURE, 'removing %s: %s' % (host_ifname, exc))
-        if self.conf.ipam_type == 'calico-ipam':
+        if self.ipam_in_process():
             self.ipam_release()
         else:
             self._exec_ipam('DEL')
@@ -461,7 +480,7 @@ class Plugin(object):
             problems.append(str(exc))
         finally:
             cache.close()
-        if self.conf.ipam_type == 'calico-ipam':
+        if self.ipam_in_process():
             held = sorted('%s/32' % ip for ip in self.ipam_lookup())
             if held != want:
                 problems.append('IPAM handle %s holds %s, prevResult says %s'

@@ -25,9 +25,12 @@ import zipfile
 MAIN = (
     '# podnet.calico CNI plugin (calico, calico-ipam): see docs/cni.md\n'
     'import sys\n'
-    'from ansible_collections.podnet.calico.plugins.module_utils.cni._main import main\n'
+    'from ansible_collections.podnet.calico.plugins.module_utils.cni._client import main\n'
     'sys.exit(main())\n'
 )
+#: Interpreter flags of the first line: no site import and an environment-proof start for the small client
+#: (the helper and the in-process fallback load site-packages themselves).
+FLAGS = '-IS'
 PACKAGES = ('ansible_collections', 'ansible_collections/podnet', 'ansible_collections/podnet/calico',
             'ansible_collections/podnet/calico/plugins')
 STAMP = (2020, 1, 1, 0, 0, 0)
@@ -81,7 +84,10 @@ def build(collection_root, output, interpreter, pyc=False):
             _entry(archive, name, source)
             if pyc:
                 _entry(archive, name + 'c', _pyc(source, name))
-    data = b'#!' + interpreter.encode() + b'\n' + buf.getvalue()
+    first = interpreter
+    if os.path.isabs(interpreter) and ' ' not in interpreter and os.path.basename(interpreter) != 'env':
+        first += ' ' + FLAGS
+    data = b'#!' + first.encode() + b'\n' + buf.getvalue()
     tmp = output + '.tmp%d' % os.getpid()
     with open(tmp, 'wb') as handle:
         handle.write(data)

@@ -398,3 +398,31 @@ def test_add_check_del_with_pyroute2_09(cni_node, pods, venv_plugin):
     assert pod.call("CHECK", dict(conf, prevResult=add.json), plugin=plugin).rc == 0
     assert pod.call("DEL", conf, plugin=plugin).rc == 0
     assert_gone(cni_node, pod)
+
+
+def _ipam_log_lines(node, container_id):
+    with open(node.log_path) as handle:
+        return [line for line in handle if "] calico-ipam ContainerID=%s" % container_id in line]
+
+
+def test_calico_ipam_runs_in_process_only_when_it_is_this_plugin(cni_node, pods, tmp_path):
+    """CNI_PATH's calico-ipam is our link: no second process. Another calico-ipam file: exec'd, as Calico does."""
+    conf = cni_node.conf("1.0.0")
+    ours = pods("ipamours")
+    env = ours.env("ADD", path=cni_node.bindir)
+    assert call(cni_node.calico, cni_node.name, conf, env).rc == 0
+    assert not _ipam_log_lines(cni_node, ours.container_id)
+    env["CNI_COMMAND"] = "DEL"
+    assert call(cni_node.calico, cni_node.name, conf, env).rc == 0
+    other_dir = build_plugin(str(tmp_path / "other"), pyc=True)   # another file (other bytes), not a link to ours
+    os.unlink(os.path.join(other_dir, "calico-ipam"))
+    os.rename(os.path.join(other_dir, "calico"), os.path.join(other_dir, "calico-ipam"))
+    theirs = pods("ipamexec")
+    env = theirs.env("ADD", path=other_dir)
+    add = call(cni_node.calico, cni_node.name, conf, env)
+    assert add.rc == 0, add
+    assert _ipam_log_lines(cni_node, theirs.container_id), "calico-ipam was not exec'd"
+    assert node_state(cni_node, theirs)["handle"]
+    env["CNI_COMMAND"] = "DEL"
+    assert call(cni_node.calico, cni_node.name, conf, env).rc == 0
+    assert_gone(cni_node, theirs)

@@ -45,7 +45,7 @@ def test_podnet_impl_installs_our_plugin_and_it_serves_the_role_conflist(cni_nod
     assert os.path.islink(os.path.join(bindir, "calico-ipam"))
     assert os.readlink(os.path.join(bindir, "calico-ipam")) == "calico"
     with open(os.path.join(bindir, "calico"), "rb") as handle:
-        assert handle.readline() == b"#!/usr/bin/python3\n"
+        assert handle.readline() == b"#!/usr/bin/python3 -IS\n"   # the client starts without site (docs/cni.md)
     second = run_playbook(playbook, extra_vars=evars)
     assert not second.changed, second.changed_tasks()
     check = run_playbook(playbook, extra_vars=evars, check=True)

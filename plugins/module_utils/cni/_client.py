@@ -1,0 +1,208 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The executable's first step: hand the request to the node's resident helper (private to podnet.calico).
+
+This module is what every ``calico`` / ``calico-ipam`` call pays before the helper answers, so it imports
+only built-in modules (no pyroute2, no etcd3gw, not even json or socket): it reads the environment and
+stdin, finds the helper of this node (an abstract unix socket: one per network namespace, its name
+carrying the mount and UTS namespaces and a hash of this very executable), starts one when there is none
+(_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
+Whatever stops it from reaching a helper before the helper has taken the request (no helper can start,
+a peer that is not ours, the opt-out) runs the plugin in this process instead: same code, same results.
+Once the helper has acknowledged the request, the request is never run twice: a helper that dies
+afterwards gives a CNI error (code 11, try again later).
+
+Messages are a 4-byte length and a marshal'd dict: client and helper are the same interpreter (the
+helper is started with this interpreter, and the socket name carries the executable's hash).
+
+See docs/cni.md, "The resident helper".
+"""
+
+import _socket
+import marshal
+import os
+import sys
+import time
+
+try:
+    from _sha256 import sha256   # Python 3.9 to 3.11: the built-in module, without hashlib's OpenSSL load
+except ImportError:
+    try:
+        from _sha2 import sha256   # Python 3.12+
+    except ImportError:
+        from hashlib import sha256
+
+HELPER_FLAG = '--podnet-cni-helper'
+ENV_HELPER = 'PODNET_CNI_HELPER'
+ENV_TIMING = 'PODNET_CNI_TIMING_FILE'
+ENV_START_TIMEOUT = 'PODNET_CNI_HELPER_START_TIMEOUT'
+#: how long a client waits for a helper it started to listen, and for any helper to take the request
+START_TIMEOUT = 10.0
+ACK_TIMEOUT = 30.0
+ACK = b'A'
+#: the commands the helper serves: VERSION needs none of the heavy modules and never starts a helper
+HELPER_COMMANDS = ('ADD', 'DEL', 'CHECK', 'GC', 'STATUS')
+
+
+class Fallback(Exception):
+    """The helper cannot take this request: run it in this process."""
+
+
+# ---------------------------------------------------------------------------------------------- identity
+def archive_path():
+    """The zip application this code runs from, or None (then there is no helper: in-process only)."""
+    archive = getattr(globals().get('__loader__'), 'archive', None)
+    if archive and os.path.isfile(archive):
+        return os.path.realpath(archive)
+    return None
+
+
+def code_hash(path):
+    """Hash of the executable's bytes (interpreter line included): an upgrade means a new helper."""
+    digest = sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b''):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def ns_id(kind, pid='self'):
+    """'mnt:[4026531840]' -> '4026531840' (the namespace's inode)."""
+    link = os.readlink('/proc/%s/ns/%s' % (pid, kind))
+    return link.split('[', 1)[1].rstrip(']') if '[' in link else link
+
+
+def socket_name(path):
+    """The helper's abstract socket name (without the leading NUL) for the executable at ``path``."""
+    return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), code_hash(path))
+
+
+# ---------------------------------------------------------------------------------------------- framing
+def send_msg(sock, obj):
+    data = marshal.dumps(obj)
+    sock.sendall(len(data).to_bytes(4, 'big') + data)
+
+
+def recv_exact(sock, size):
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 16))
+        if not chunk:
+            raise EOFError('connection closed')
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b''.join(chunks)
+
+
+def recv_msg(sock):
+    size = int.from_bytes(recv_exact(sock, 4), 'big')
+    obj = marshal.loads(recv_exact(sock, size))
+    if not isinstance(obj, dict):
+        raise ValueError('not a message')
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------- the helper
+def _connect(name):
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect('\0' + name)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def via_helper(archive, argv0, stdin_text, timing):
+    """Send the request to the helper (starting it if needed); returns the helper's reply."""
+    t0 = time.time()
+    name = socket_name(archive)
+    try:
+        sock = _connect(name)
+    except OSError:
+        from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+        timing['started_helper'] = True
+        runner.start_helper(archive, name, stdin_text)
+        try:
+            wait = float(os.environ.get(ENV_START_TIMEOUT, START_TIMEOUT))
+        except ValueError:
+            wait = START_TIMEOUT
+        deadline = time.time() + wait
+        while True:
+            try:
+                sock = _connect(name)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise Fallback('no helper listening %.1f s after starting one' % wait)
+                time.sleep(0.005)
+    timing['connect'] = time.time() - t0
+    try:
+        sock.settimeout(ACK_TIMEOUT)
+        try:
+            send_msg(sock, {'argv0': argv0, 'environ': dict(os.environ), 'stdin': stdin_text, 'cwd': os.getcwd()})
+            ack = sock.recv(1)
+        except OSError as exc:   # socket.timeout is an OSError
+            raise Fallback('the helper did not take the request: %s' % exc)
+        if ack != ACK:
+            raise Fallback('the helper refused the request')
+        sock.settimeout(None)
+        try:
+            reply = recv_msg(sock)
+        except (OSError, EOFError, ValueError, TypeError) as exc:
+            from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+            return runner.error_reply(
+                stdin_text, 'the podnet CNI helper took the request but ended without a result (killed?): %s; '
+                            'the request may have been partly done: run DEL, then ADD again' % exc,
+                'helper socket @%s' % name)
+    finally:
+        sock.close()
+    timing['roundtrip'] = time.time() - t0
+    timing['work'] = reply.get('work')
+    return reply
+
+
+def _wants_helper(environ, stdin_text):
+    """Cheap: the conf is parsed only when it mentions our fields (json costs more than the rest here)."""
+    if environ.get('CNI_COMMAND') not in HELPER_COMMANDS or os.geteuid() != 0:
+        return False
+    if ENV_HELPER not in environ and 'PODNET_CNI_HELPER_IDLE_TIMEOUT' not in environ \
+            and 'podnet_cni_helper' not in stdin_text:
+        return True
+    from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+    return runner.settings(environ, stdin_text)[0]
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == HELPER_FLAG:
+        from ansible_collections.podnet.calico.plugins.module_utils.cni._helper import serve
+        return serve(sys.argv[2], float(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else '')
+    t0 = time.time()
+    argv0 = sys.argv[0]
+    stdin_text = sys.stdin.buffer.read().decode('utf-8', 'surrogateescape')
+    timing = {'mode': 'in-process', 'started_helper': False, 'client_start': t0}
+    archive = archive_path() if _wants_helper(os.environ, stdin_text) else None
+    if archive is not None:
+        try:
+            reply = via_helper(archive, argv0, stdin_text, timing)
+        except (Fallback, OSError) as exc:
+            timing['fallback'] = str(exc)
+        else:
+            timing['mode'] = 'helper'
+            sys.stdout.write(reply.get('stdout') or '')
+            sys.stdout.flush()
+            if reply.get('stderr'):
+                sys.stderr.write(reply['stderr'])
+                sys.stderr.flush()
+            if os.environ.get(ENV_TIMING):
+                from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+                runner.write_timing(os.environ[ENV_TIMING], timing)
+            return int(reply.get('status', 1))
+    from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+    t1 = time.time()
+    status = runner.run_in_process(argv0, stdin_text)
+    timing['work'] = time.time() - t1
+    if os.environ.get(ENV_TIMING):
+        runner.write_timing(os.environ[ENV_TIMING], timing)
+    return status

@@ -1,0 +1,112 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The helper client's own parts: settings, socket name, framing, the per-container lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+
+
+@pytest.mark.parametrize("environ,conf,expected", [
+    ({}, {}, (True, 300.0)),
+    ({}, {"podnet_cni_helper": False}, (False, 300.0)),
+    ({}, {"podnet_cni_helper": "false"}, (False, 300.0)),
+    ({"PODNET_CNI_HELPER": "0"}, {}, (False, 300.0)),
+    ({"PODNET_CNI_HELPER": "1"}, {"podnet_cni_helper": False}, (True, 300.0)),
+    ({}, {"podnet_cni_helper_idle_timeout": 2}, (True, 2.0)),
+    ({"PODNET_CNI_HELPER_IDLE_TIMEOUT": "7"}, {"podnet_cni_helper_idle_timeout": 2}, (True, 7.0)),
+    ({}, {"podnet_cni_helper_idle_timeout": 0}, (False, 0.0)),
+    ({}, {"podnet_cni_helper_idle_timeout": "x"}, (True, 300.0)),
+])
+def test_settings(environ, conf, expected):
+    use, idle, _log = runner.settings(environ, json.dumps(conf))
+    assert (use, idle) == expected
+
+
+def test_settings_survive_bad_stdin():
+    assert runner.settings({}, "not json")[:2] == (True, 300.0)
+    assert runner.settings({}, "[1]")[:2] == (True, 300.0)
+    assert runner.settings({}, json.dumps({"log_file_path": "/x/cni.log"}))[2] == "/x/cni.log"
+
+
+def test_socket_name_carries_namespaces_and_code_hash(tmp_path):
+    one, two = tmp_path / "a", tmp_path / "b"
+    one.write_bytes(b"#!/usr/bin/python3 -IS\nA")
+    two.write_bytes(b"#!/usr/bin/python3 -IS\nB")
+    name = client.socket_name(str(one))
+    parts = name.split("/")
+    assert parts[0] == "podnet-cni" and parts[1] == client.ns_id("mnt") and parts[2] == client.ns_id("uts")
+    assert len(parts[3]) == 16 and name != client.socket_name(str(two))
+    assert name == client.socket_name(str(one))
+    assert len(name) < 107   # fits sun_path with the leading NUL
+
+
+def test_framing_round_trip():
+    left, right = socket.socketpair()
+    try:
+        payload = {"environ": {"CNI_COMMAND": "ADD"}, "stdin": "{\"a\": \"\u00e9\udcff\"}" * 1000}
+        client.send_msg(left, payload)
+        assert client.recv_msg(right) == payload
+        left.close()
+        with pytest.raises(EOFError):
+            client.recv_msg(right)
+    finally:
+        right.close()
+
+
+def test_helper_is_asked_only_for_heavy_commands_and_without_opt_out():
+    stdin = json.dumps({"cniVersion": "1.0.0"})
+    assert client._wants_helper({"CNI_COMMAND": "ADD"}, stdin) == (os.geteuid() == 0)
+    assert not client._wants_helper({"CNI_COMMAND": "VERSION"}, stdin)
+    assert not client._wants_helper({"CNI_COMMAND": "ADD", "PODNET_CNI_HELPER": "off"}, stdin)
+    assert not client._wants_helper({"CNI_COMMAND": "DEL"}, json.dumps({"podnet_cni_helper": False}))
+
+
+def test_lock_is_only_for_container_commands(tmp_path):
+    env = {"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "abc", "PODNET_CNI_LOCK_DIR": str(tmp_path)}
+    assert runner.ContainerLock(env).path is None
+    assert runner.ContainerLock(dict(env, CNI_COMMAND="ADD", CNI_CONTAINERID="")).path is None
+    lock = runner.ContainerLock(dict(env, CNI_COMMAND="ADD"), "/opt/cni/bin/calico-ipam")
+    assert lock.path == str(tmp_path / "abc.calico-ipam")
+    odd = runner.ContainerLock(dict(env, CNI_COMMAND="DEL", CNI_CONTAINERID="../x"))
+    assert os.path.dirname(odd.path) == str(tmp_path) and os.path.basename(odd.path).startswith("sha256-")
+
+
+HOLDER = """
+import sys, time
+sys.path[:0] = %r
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
+env = {"CNI_COMMAND": sys.argv[1], "CNI_CONTAINERID": "c1", "PODNET_CNI_LOCK_DIR": sys.argv[2]}
+with runner.ContainerLock(env):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def test_lock_serialises_processes_and_del_removes_the_file(tmp_path):
+    code = HOLDER % (sys.path,)
+    first = subprocess.Popen([sys.executable, "-c", code, "ADD", str(tmp_path), "1.0"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert first.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "PODNET_CNI_LOCK_DIR": str(tmp_path)}
+        with runner.ContainerLock(env):
+            waited = time.monotonic() - start
+            assert os.path.exists(tmp_path / "c1.calico")
+        assert waited > 0.5, "DEL did not wait for the running ADD"
+        assert not os.path.exists(tmp_path / "c1.calico")   # DEL removes the lock file
+    finally:
+        first.wait(10)
+        first.stdout.close()
