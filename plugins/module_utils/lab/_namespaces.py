@@ -94,6 +94,29 @@ def read_pid(path):
         return None
 
 
+def descendants(pids):
+    """Every process below ``pids`` (a container runtime's shims and the containers they start live
+    in mount and network namespaces of their own, but descend from the node's processes)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found = set()
+    todo = list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found - set(pids)
+
+
 class Lab:
     def __init__(self, config):
         self.cfg = config
@@ -335,6 +358,8 @@ class Lab:
         ]
         with open(os.path.join(ndir, "sshd_config"), "w") as handle:
             handle.write("\n".join(lines) + "\n")
+        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import (  # pylint: disable=import-outside-toplevel
+            cgroup_mount_lines)
         hosts = ["127.0.0.1 localhost", "127.0.1.1 %s" % node["name"], "::1 localhost ip6-localhost"]
         hosts += ["%s %s" % (other["underlay_ip"], other["name"]) for other in self.nodes if other is not node]
         boot = """#!/bin/sh
@@ -346,6 +371,8 @@ mount -t overlay podnet-opt -o lowerdir=/opt,upperdir=$d/opt,workdir=$d/work/opt
 mount -t overlay podnet-varlib -o lowerdir=/var/lib,upperdir=$d/varlib,workdir=$d/work/varlib /var/lib
 mount -t overlay podnet-root -o lowerdir=/root,upperdir=$d/root,workdir=$d/work/root /root
 mount -t tmpfs -o mode=0755 podnet-run /run
+# The host's cgroup hierarchies (ip netns exec's /sys hides them; containerd's runc needs them).
+%(cgroups)s
 # The node's own root shell start-up: nothing from the host's (which may be slow or interactive).
 printf '# root shell start-up of lab node %(name)s\n' > /root/.bashrc
 printf '# root login start-up of lab node %(name)s\n' > /root/.profile
@@ -356,7 +383,8 @@ cat > /etc/hosts <<'HOSTS'
 %(hosts)s
 HOSTS
 exec /usr/sbin/sshd -f $d/sshd_config
-""" % {"dir": ndir, "name": node["name"], "hosts": "\n".join(hosts)}
+""" % {"dir": ndir, "name": node["name"], "hosts": "\n".join(hosts),
+       "cgroups": "\n".join(cgroup_mount_lines()) or "true"}
         path = os.path.join(ndir, "boot.sh")
         with open(path, "w") as handle:
             handle.write(boot)
@@ -495,6 +523,7 @@ exec /usr/sbin/sshd -f $d/sshd_config
             for entry in os.listdir("/proc"):
                 if entry.isdigit() and ns_inode(int(entry), "mnt") in mount_ns:
                     victims.add(int(entry))
+        victims |= descendants(victims)
         victims.discard(os.getpid())
         if victims:
             self.note("stop %d lab processes" % len(victims))
@@ -515,6 +544,9 @@ exec /usr/sbin/sshd -f $d/sshd_config
             while any(pid_alive(p) for p in victims) and time.time() < deadline:
                 time.sleep(0.05)
         left = [p for p in victims if pid_alive(p)]
+        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import (  # pylint: disable=import-outside-toplevel
+            stop_relay)
+        stop_relay(os.path.join(self.state_dir, "etcd", "relay.pid"))
         for name in sorted(names):
             run(["ip", "netns", "del", name], check=False)
         remaining = [n for n in self.our_namespaces() if n in names]
