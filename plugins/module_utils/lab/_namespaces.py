@@ -367,6 +367,9 @@ class Lab:
 set -e
 d=%(dir)s
 mount -t overlay podnet-etc -o lowerdir=/etc,upperdir=$d/etc,workdir=$d/work/etc /etc
+# The host's containerd package configuration is not the node's: a node starts without one (the
+# lab lays down a kubeadm-like file, site.yml edits it). Removed in the overlay only.
+[ -e $d/etc/containerd/config.toml ] || rm -f /etc/containerd/config.toml
 mount -t overlay podnet-opt -o lowerdir=/opt,upperdir=$d/opt,workdir=$d/work/opt /opt
 mount -t overlay podnet-varlib -o lowerdir=/var/lib,upperdir=$d/varlib,workdir=$d/work/varlib /var/lib
 mount -t overlay podnet-root -o lowerdir=/root,upperdir=$d/root,workdir=$d/work/root /root
