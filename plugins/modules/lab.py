@@ -11,7 +11,7 @@ description:
   - Builds, in network namespaces only, an underlay bridge in a sink namespace (no forwarding, no
     default route), a controller-side namespace through which SSH connections enter the underlay, and
     O(nodes) nodes. Each node is a network namespace with its own mount and UTS namespaces (overlays
-    on C(/etc), C(/opt), C(/var/lib) and C(/root), a private C(/run)), its hostname and its own sshd.
+    on C(/etc), C(/opt), C(/var/lib), C(/var/log) and C(/root), a private C(/run)), its hostname and its own sshd.
   - Nothing is created in the namespace the module runs in (normally the host's own). Before anything
     is made, the module refuses when O(underlay_cidr) or a range in O(reserved_ranges) overlaps a route
     of that namespace, when the ranges overlap each other, or when a lab with other settings is up in

@@ -201,7 +201,9 @@ def cni_check(pod, node_root, bin_dir, runner):
     node (its mount and network namespaces) and returns (rc, stdout, stderr). Returns (ok, message)."""
     directory = node_root + CNI_CACHE
     try:
-        names = [n for n in os.listdir(directory) if pod["sandbox_id"] in n]
+        # <network name>-<container id>-<ifname>; containerd's built-in loopback network has its own
+        # entry (cni-loopback-<id>-lo), which is not the pod's network.
+        names = [n for n in os.listdir(directory) if n.endswith("-%s-eth0" % pod["sandbox_id"])]
     except OSError as exc:
         return False, "no libcni cache in the node's %s (%s)" % (CNI_CACHE, exc)
     if not names:

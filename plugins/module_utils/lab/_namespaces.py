@@ -334,7 +334,8 @@ class Lab:
 
     def write_node_files(self, node):
         ndir = self.node_dir(node)
-        for sub in ("etc", "opt", "varlib", "root", "work/etc", "work/opt", "work/varlib", "work/root"):
+        for sub in ("etc", "opt", "varlib", "varlog", "root", "work/etc", "work/opt", "work/varlib", "work/varlog",
+                    "work/root"):
             os.makedirs(os.path.join(ndir, sub), exist_ok=True)
         hostkey = os.path.join(ndir, "ssh_host_ed25519_key")
         if not os.path.exists(hostkey):
@@ -373,6 +374,7 @@ mount -t overlay podnet-etc -o lowerdir=/etc,upperdir=$d/etc,workdir=$d/work/etc
 mount -t overlay podnet-opt -o lowerdir=/opt,upperdir=$d/opt,workdir=$d/work/opt /opt
 mount -t overlay podnet-varlib -o lowerdir=/var/lib,upperdir=$d/varlib,workdir=$d/work/varlib /var/lib
 mount -t overlay podnet-root -o lowerdir=/root,upperdir=$d/root,workdir=$d/work/root /root
+mount -t overlay podnet-varlog -o lowerdir=/var/log,upperdir=$d/varlog,workdir=$d/work/varlog /var/log
 mount -t tmpfs -o mode=0755 podnet-run /run
 # The host's cgroup hierarchies (ip netns exec's /sys hides them; containerd's runc needs them).
 %(cgroups)s
