@@ -230,7 +230,7 @@ def cni_check(pod, node_root, bin_dir, runner):
                 message = json.loads(out).get("msg")
             except ValueError:
                 message = None
-            return False, "CHECK of plugin %s failed (rc %d): %s" % (plugin["type"], rc,
-                                                                      message or (out + err).strip())
+            detail = message or (out + err).strip()
+            return False, "CHECK of plugin %s failed (rc %d): %s" % (plugin["type"], rc, detail)
     return True, "CHECK of %s passed (%s, cniVersion %s)" % (
         "+".join(p["type"] for p in plugins), netconf.get("name"), netconf.get("cniVersion"))

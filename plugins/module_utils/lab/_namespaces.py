@@ -388,8 +388,7 @@ cat > /etc/hosts <<'HOSTS'
 %(hosts)s
 HOSTS
 exec /usr/sbin/sshd -f $d/sshd_config
-""" % {"dir": ndir, "name": node["name"], "hosts": "\n".join(hosts),
-       "cgroups": "\n".join(cgroup_mount_lines()) or "true"}
+""" % dict(dir=ndir, name=node["name"], hosts="\n".join(hosts), cgroups="\n".join(cgroup_mount_lines()) or "true")
         path = os.path.join(ndir, "boot.sh")
         with open(path, "w") as handle:
             handle.write(boot)
