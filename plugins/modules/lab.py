@@ -98,7 +98,7 @@ options:
       - With O(state=present), also run etcd with TLS and client-certificate auth in the ctl namespace
         on C(https://<ctl address>:2379) (data and log in C(<state_dir>/etcd)), and a relay from
         C(127.0.0.1) of the namespace the module runs in to it, so that the controller reaches it
-        without any address or route in its namespace. The endpoints are returned in RV(lab.etcd).
+        without any address or route in its namespace. The endpoints are returned in RV(lab) (its C(etcd) key).
       - The server certificate must name the ctl address and C(127.0.0.1) and allow client auth too
         (etcd's gateway connects to itself with it).
     type: dict
