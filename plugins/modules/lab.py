@@ -11,7 +11,7 @@ description:
   - Builds, in network namespaces only, an underlay bridge in a sink namespace (no forwarding, no
     default route), a controller-side namespace through which SSH connections enter the underlay, and
     O(nodes) nodes. Each node is a network namespace with its own mount and UTS namespaces (overlays
-    on C(/etc), C(/opt), C(/var/lib) and C(/root), a private C(/run)), its hostname and its own sshd.
+    on C(/etc), C(/opt), C(/var/lib), C(/var/log) and C(/root), a private C(/run)), its hostname and its own sshd.
   - Nothing is created in the namespace the module runs in (normally the host's own). Before anything
     is made, the module refuses when O(underlay_cidr) or a range in O(reserved_ranges) overlaps a route
     of that namespace, when the ranges overlap each other, or when a lab with other settings is up in
@@ -78,6 +78,43 @@ options:
       - Port of the nodes' sshd.
     type: int
     default: 22
+  containerd:
+    description:
+      - With O(state=present), also run containerd (Debian's) in every node's mount and network
+        namespaces on the node's C(/etc/containerd/config.toml) (written by C(site.yml) in the lab),
+        restart it when that file changed since it started, and import a pause image built from
+        busybox-static (O(pause_image); no registry). Its socket is
+        C(/proc/<sshd pid>/root/run/containerd/containerd.sock) from the host, its log
+        C(<state_dir>/nodes/<node>/containerd.log). O(state=absent) stops it with everything else.
+    type: bool
+    default: false
+  pause_image:
+    description:
+      - Name of the pause image imported into every node's containerd (the node's C(sandbox_image)).
+    type: str
+    default: localhost/podnet-pause:1
+  etcd_server:
+    description:
+      - With O(state=present), also run etcd with TLS and client-certificate auth in the ctl namespace
+        on C(https://<ctl address>:2379) (data and log in C(<state_dir>/etcd)), and a relay from
+        C(127.0.0.1) of the namespace the module runs in to it, so that the controller reaches it
+        without any address or route in its namespace. The endpoints are returned in RV(lab) (its C(etcd) key).
+      - The server certificate must name the ctl address and C(127.0.0.1) and allow client auth too
+        (etcd's gateway connects to itself with it).
+    type: dict
+    suboptions:
+      cert_file:
+        description: Server certificate (PEM).
+        type: path
+        required: true
+      key_file:
+        description: Its private key.
+        type: path
+        required: true
+      ca_file:
+        description: CA that signed the clients' certificates.
+        type: path
+        required: true
 attributes:
   check_mode:
     support: full
@@ -143,6 +180,11 @@ lab:
         ssh_address: 10.89.0.11
         ssh_port: 22
         sshd_pid: 4242
+        containerd_pid: 4343
+        containerd_socket: /proc/4242/root/run/containerd/containerd.sock
+    etcd:
+      endpoint: https://10.89.0.2:2379
+      controller_endpoint: https://127.0.0.1:41234
 removed:
   description: The namespaces removed and the processes stopped (with O(state=absent)).
   returned: when O(state=absent)
@@ -159,6 +201,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError, set_runner
+from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import ensure_services
 
 
 def main():
@@ -175,6 +218,13 @@ def main():
                 cidr=dict(type='str', required=True),
             )),
             ssh_port=dict(type='int', default=22),
+            containerd=dict(type='bool', default=False),
+            pause_image=dict(type='str', default='localhost/podnet-pause:1'),
+            etcd_server=dict(type='dict', options=dict(
+                cert_file=dict(type='path', required=True),
+                key_file=dict(type='path', required=True),
+                ca_file=dict(type='path', required=True),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -191,6 +241,9 @@ def main():
         result = {}
         if params['state'] == 'present':
             result['lab'] = lab.up(check)
+            if params['containerd'] or params['etcd_server']:
+                result['lab'] = ensure_services(lab, result['lab'], check, containerd=params['containerd'],
+                                                etcd_server=params['etcd_server'], pause_image=params['pause_image'])
             after = lab.summary_when_up() if check else lab.summary()
             result['msg'] = ('lab %s: %s' % (lab.prefix, '; '.join(lab.changes)) if lab.changes
                              else 'lab %s is up with these settings: no change' % lab.prefix)

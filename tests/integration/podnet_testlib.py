@@ -254,6 +254,10 @@ class LabUnderTest:
             "lab_nodes": nodes,
             "lab_underlay_cidr": underlay,
             "lab_pod_cidr": pod_cidr,
+            # The session lab runs lab_deploy.yml without lab_cluster.yml (no containerd config, no
+            # etcd): its pods are wired by calico_node. tests/integration/lab/test_lab_main.py runs
+            # the main job in both modes.
+            "lab_pods_by": "ansible",
         }
         self.inventory = os.path.join(self.state_dir, "inventory.yml")
         self.state_file = os.path.join(self.state_dir, "lab.json")

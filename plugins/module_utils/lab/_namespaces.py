@@ -94,6 +94,29 @@ def read_pid(path):
         return None
 
 
+def descendants(pids):
+    """Every process below ``pids`` (a container runtime's shims and the containers they start live
+    in mount and network namespaces of their own, but descend from the node's processes)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found = set()
+    todo = list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found - set(pids)
+
+
 class Lab:
     def __init__(self, config):
         self.cfg = config
@@ -311,7 +334,8 @@ class Lab:
 
     def write_node_files(self, node):
         ndir = self.node_dir(node)
-        for sub in ("etc", "opt", "varlib", "root", "work/etc", "work/opt", "work/varlib", "work/root"):
+        for sub in ("etc", "opt", "varlib", "varlog", "root", "work/etc", "work/opt", "work/varlib", "work/varlog",
+                    "work/root"):
             os.makedirs(os.path.join(ndir, sub), exist_ok=True)
         hostkey = os.path.join(ndir, "ssh_host_ed25519_key")
         if not os.path.exists(hostkey):
@@ -335,6 +359,8 @@ class Lab:
         ]
         with open(os.path.join(ndir, "sshd_config"), "w") as handle:
             handle.write("\n".join(lines) + "\n")
+        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import (  # pylint: disable=import-outside-toplevel
+            cgroup_mount_lines)
         hosts = ["127.0.0.1 localhost", "127.0.1.1 %s" % node["name"], "::1 localhost ip6-localhost"]
         hosts += ["%s %s" % (other["underlay_ip"], other["name"]) for other in self.nodes if other is not node]
         boot = """#!/bin/sh
@@ -342,10 +368,16 @@ class Lab:
 set -e
 d=%(dir)s
 mount -t overlay podnet-etc -o lowerdir=/etc,upperdir=$d/etc,workdir=$d/work/etc /etc
+# The host's containerd package configuration is not the node's: a node starts without one (the
+# lab lays down a kubeadm-like file, site.yml edits it). Removed in the overlay only.
+[ -e $d/etc/containerd/config.toml ] || rm -f /etc/containerd/config.toml
 mount -t overlay podnet-opt -o lowerdir=/opt,upperdir=$d/opt,workdir=$d/work/opt /opt
 mount -t overlay podnet-varlib -o lowerdir=/var/lib,upperdir=$d/varlib,workdir=$d/work/varlib /var/lib
 mount -t overlay podnet-root -o lowerdir=/root,upperdir=$d/root,workdir=$d/work/root /root
+mount -t overlay podnet-varlog -o lowerdir=/var/log,upperdir=$d/varlog,workdir=$d/work/varlog /var/log
 mount -t tmpfs -o mode=0755 podnet-run /run
+# The host's cgroup hierarchies (ip netns exec's /sys hides them; containerd's runc needs them).
+%(cgroups)s
 # The node's own root shell start-up: nothing from the host's (which may be slow or interactive).
 printf '# root shell start-up of lab node %(name)s\n' > /root/.bashrc
 printf '# root login start-up of lab node %(name)s\n' > /root/.profile
@@ -356,7 +388,7 @@ cat > /etc/hosts <<'HOSTS'
 %(hosts)s
 HOSTS
 exec /usr/sbin/sshd -f $d/sshd_config
-""" % {"dir": ndir, "name": node["name"], "hosts": "\n".join(hosts)}
+""" % dict(dir=ndir, name=node["name"], hosts="\n".join(hosts), cgroups="\n".join(cgroup_mount_lines()) or "true")
         path = os.path.join(ndir, "boot.sh")
         with open(path, "w") as handle:
             handle.write(boot)
@@ -495,6 +527,7 @@ exec /usr/sbin/sshd -f $d/sshd_config
             for entry in os.listdir("/proc"):
                 if entry.isdigit() and ns_inode(int(entry), "mnt") in mount_ns:
                     victims.add(int(entry))
+        victims |= descendants(victims)
         victims.discard(os.getpid())
         if victims:
             self.note("stop %d lab processes" % len(victims))
@@ -515,6 +548,9 @@ exec /usr/sbin/sshd -f $d/sshd_config
             while any(pid_alive(p) for p in victims) and time.time() < deadline:
                 time.sleep(0.05)
         left = [p for p in victims if pid_alive(p)]
+        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import (  # pylint: disable=import-outside-toplevel
+            stop_relay)
+        stop_relay(os.path.join(self.state_dir, "etcd", "relay.pid"))
         for name in sorted(names):
             run(["ip", "netns", "del", name], check=False)
         remaining = [n for n in self.our_namespaces() if n in names]

@@ -205,6 +205,15 @@ def observations(spec):
             transport = encapsulation + (", bgp" if routing == "bgp" else "")
             _row(rows, node, "-", "route to %s's block %s (%s)" % (other["name"], cidr, transport),
                  ok, "; ".join("%s proto %s" % (_route_desc(r), r.get("proto")) for r in found) or "no route")
+    # Pods made by a container runtime: CNI CHECK with the runtime's cached ADD result, one per pod.
+    if spec.get("cni_checks") is not None:
+        checks = dict(("%s/%s" % (c.get("namespace"), c.get("name")), c) for c in spec["cni_checks"]
+                      if c.get("node") in (None, node))
+        for pod in pods:
+            key = "%s/%s" % (pod["namespace"], pod["name"])
+            check = checks.get(key)
+            _row(rows, node, key, "CNI CHECK passes (the runtime's cached result)",
+                 bool(check and check.get("ok")), check.get("msg") if check else "no CHECK result for the pod")
     return rows
 
 

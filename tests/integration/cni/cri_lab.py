@@ -13,72 +13,30 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
+import sys
 import threading
 import time
 import uuid
 
 from cni_testlib import ROOT, TEST_PREFIX, add_netns, build_plugin, in_netns, kill_netns
 
+if os.path.join(ROOT, ".build", "collections") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+
 PAUSE_IMAGE = "podnet.local/pause:1"
 BUSYBOX = "/bin/busybox"
 
 
 # ------------------------------------------------------------------ pause image
-def _blob(layout, data):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(layout, "blobs", "sha256", digest), "wb") as handle:
-        handle.write(data)
-    return "sha256:" + digest, len(data)
-
-
 def pause_image_tar(path):
-    """An OCI layout tar of a busybox-static rootfs whose entrypoint never exits."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as tar:
-        for directory in ("bin", "proc", "sys", "dev", "etc", "tmp"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        tar.add(BUSYBOX, arcname="bin/busybox")
-        for applet in ("sh", "sleep", "ip", "ping", "hostname"):
-            info = tarfile.TarInfo("bin/" + applet)
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, "busybox", 0o777
-            tar.addfile(info)
-    layer_data = layer.getvalue()
-    work = path + ".d"
-    os.makedirs(os.path.join(work, "blobs", "sha256"))
-    layer_digest, layer_size = _blob(work, layer_data)
-    config = {"architecture": "amd64", "os": "linux",
-              "config": {"Entrypoint": ["/bin/sleep", "2147483647"], "WorkingDir": "/"},
-              "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}
-    config_digest, config_size = _blob(work, json.dumps(config).encode())
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
-                           "size": config_size},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest,
-                            "size": layer_size}]}
-    manifest_digest, manifest_size = _blob(work, json.dumps(manifest).encode())
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
-        "size": manifest_size, "annotations": {"io.containerd.image.name": PAUSE_IMAGE,
-                                               "org.opencontainers.image.ref.name": "1"}}]}
-    with open(os.path.join(work, "index.json"), "w") as handle:
-        json.dump(index, handle)
-    with open(os.path.join(work, "oci-layout"), "w") as handle:
-        json.dump({"imageLayoutVersion": "1.0.0"}, handle)
-    with tarfile.open(path, "w") as tar:
-        for name in ("oci-layout", "index.json", "blobs"):
-            tar.add(os.path.join(work, name), arcname=name)
-    shutil.rmtree(work)
-    return path
+    """The collection's pause image (module_utils/lab/_runtime, what the lab module imports into its nodes)."""
+    from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import pause_image_tar as build
+    return build(path, image=PAUSE_IMAGE, busybox=BUSYBOX)
 
 
 # ------------------------------------------------------------------ etcd relay
@@ -178,8 +136,6 @@ state = "{d}/state"
 
 def containerd_config(directory, bin_dir, conf_dir):
     """Our containerd settings, then the CNI dirs set the way kubelet_cni's containerd path sets them."""
-    import sys
-    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
     from ansible_collections.podnet.calico.plugins.filter.kubelet_cni import kubelet_cni_containerd
     return kubelet_cni_containerd(CONTAINERD_TOML.format(d=directory, image=PAUSE_IMAGE),
                                   bin_dir=bin_dir, conf_dir=conf_dir)
