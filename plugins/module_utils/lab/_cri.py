@@ -216,14 +216,20 @@ def cni_check(pod, node_root, bin_dir, runner):
         return False, "cannot read the cached network config of sandbox %s: %s" % (pod["sandbox_id"][:13], exc)
     args = ";".join("%s=%s" % (k, v) for k, v in cache.get("cniArgs") or [])
     plugins = netconf.get("plugins") or [netconf]
+    ifname = cache.get("ifName") or "eth0"
+    # The netns path exactly as the runtime gave it at ADD (plugins compare it with the result's
+    # sandbox as strings: /var/run/netns/x is not /run/netns/x to them).
+    netns = "/run/netns/%s" % pod["netns"] if "/" not in pod["netns"] else pod["netns"]
+    for intf in (cache.get("result") or {}).get("interfaces") or []:
+        if intf.get("name") == ifname and intf.get("sandbox"):
+            netns = intf["sandbox"]
     for plugin in plugins:
         conf = dict(plugin)
         conf["name"] = netconf.get("name")
         conf["cniVersion"] = netconf.get("cniVersion")
         conf["prevResult"] = cache.get("result") or {}
         env = {"CNI_COMMAND": "CHECK", "CNI_CONTAINERID": pod["sandbox_id"],
-               "CNI_NETNS": "/run/netns/%s" % pod["netns"] if "/" not in pod["netns"] else pod["netns"],
-               "CNI_IFNAME": cache.get("ifName") or "eth0", "CNI_PATH": bin_dir, "CNI_ARGS": args}
+               "CNI_NETNS": netns, "CNI_IFNAME": ifname, "CNI_PATH": bin_dir, "CNI_ARGS": args}
         rc, out, err = runner([os.path.join(bin_dir, plugin["type"])], env, json.dumps(conf))
         if rc != 0:
             try:
