@@ -86,6 +86,15 @@ def pid_alive(pid):
     return True
 
 
+def write_state(path, state):
+    """Replace the lab's state file ``path`` with ``state`` (JSON) in one rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(state, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.rename(tmp, path)
+
+
 def read_pid(path):
     try:
         with open(path) as handle:
@@ -497,11 +506,7 @@ exec /usr/sbin/sshd -f $d/sshd_config
         if state != previous:
             if previous:
                 self.note("update %s" % self.state_file)
-            tmp = self.state_file + ".tmp"
-            with open(tmp, "w") as handle:
-                json.dump(state, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-            os.rename(tmp, self.state_file)
+            write_state(self.state_file, state)
         return state
 
     def down(self, check):

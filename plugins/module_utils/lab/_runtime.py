@@ -24,7 +24,7 @@ import threading
 import time
 
 from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import (
-    LabError, pid_alive, read_pid, run)
+    LabError, pid_alive, read_pid, run, write_state)
 
 PAUSE_IMAGE = "localhost/podnet-pause:1"
 BUSYBOX = "/bin/busybox"
@@ -457,9 +457,5 @@ def ensure_services(lab, state, check, containerd=False, etcd_server=None, pause
             entry["containerd_socket"] = containerd_socket(sshd) if sshd else None
         new["pause_image"] = pause_image
     if not check and new != state:
-        tmp = lab.state_file + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(new, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.rename(tmp, lab.state_file)
+        write_state(lab.state_file, new)
     return new

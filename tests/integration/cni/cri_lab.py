@@ -80,22 +80,7 @@ class Relay:
             conn.close()
             return
 
-        def pump(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
+        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import _pump as pump
         t = threading.Thread(target=pump, args=(out, conn), daemon=True)
         t.start()
         pump(conn, out)
