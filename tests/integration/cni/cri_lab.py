@@ -3,9 +3,8 @@
 """A small lab of node namespaces running Debian's containerd, asked for pods through CRI as the kubelet does.
 
 - an underlay bridge in a sink namespace (no forwarding, the nodes' default gateway: proxy-ARP needs it);
-- a ctl namespace with a real etcd (TLS) on its own 127.0.0.1 (the ipam tests' launcher); each node reaches
-  it on the node's 127.0.0.1 through a TCP relay run by the test process (so the server certificate for
-  127.0.0.1 stays valid and etcd listens in no other place);
+- a ctl namespace on the underlay with a real etcd (TLS, the ipam tests' launcher) listening on its
+  underlay address, which the nodes reach directly, as a node reaches a control plane's etcd;
 - per node: containerd in a private mount namespace with its own root, state, gRPC and ttrpc addresses,
   config per ../shared CNI facts, CNI dirs set by kubelet_cni's containerd filter, a pause image built
   from busybox-static and imported; the plugin under test and the reference plugins in its bin dir.
@@ -16,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -37,60 +34,6 @@ def pause_image_tar(path):
     """The collection's pause image (module_utils/lab/_runtime, what the lab module imports into its nodes)."""
     from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import pause_image_tar as build
     return build(path, image=PAUSE_IMAGE, busybox=BUSYBOX)
-
-
-# ------------------------------------------------------------------ etcd relay
-class Relay:
-    """TCP relay: listens on 127.0.0.1:port inside ``listen_ns``, connects to 127.0.0.1:port inside ``target_ns``."""
-
-    def __init__(self, listen_ns, target_ns, port):
-        self.target_ns = target_ns
-        self.port = port
-        with in_netns(listen_ns):
-            self.sock = socket.socket()
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", port))
-            self.sock.listen(64)
-        self.closed = False
-        self.errors = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        out = None
-        for attempt in range(50):
-            with in_netns(self.target_ns):
-                out = socket.socket()
-            try:
-                out.connect(("127.0.0.1", self.port))
-                break
-            except OSError as exc:
-                out.close()
-                out = None
-                self.errors.append(str(exc))
-                time.sleep(0.05 * (attempt + 1))
-        if out is None:
-            conn.close()
-            return
-
-        from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import _pump as pump
-        t = threading.Thread(target=pump, args=(out, conn), daemon=True)
-        t.start()
-        pump(conn, out)
-        t.join(30)
-        conn.close()
-        out.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
 
 
 # ------------------------------------------------------------------ containerd
@@ -164,7 +107,6 @@ class Node:
         with open(os.path.join(self.dir, "config.toml"), "w") as handle:
             handle.write(containerd_config(self.dir, self.bin_dir, self.conf_dir))
         self.write_conf("10-calico.conflist", self.calico_conflist())
-        self.lab.relays.append(Relay(self.name, lab.ctl, lab.etcd.client_port))
         log = open(os.path.join(self.dir, "containerd.log"), "ab")
         self.proc = subprocess.Popen(
             ["nsenter", "--net=/run/netns/%s" % self.name, "unshare", "--mount", "--propagation", "private", "--uts",
@@ -229,7 +171,7 @@ class CriLab:
         self.sink = "%s-csink" % TEST_PREFIX
         self.ctl = "%s-cctl" % TEST_PREFIX
         self.gateway = "10.88.%d.1" % self.subnet
-        self.relays = []
+        self.ctl_ip = "10.88.%d.2" % self.subnet
         self.nodes = [Node(self, i + 1) for i in range(nodes)]
         self.etcd = None
         self.plugin_dir = os.path.join(workdir, "plugin")
@@ -244,9 +186,17 @@ class CriLab:
         subprocess.run(["ip", "-n", self.sink, "addr", "add", "%s/24" % self.gateway, "dev", "br0"], check=True)
         subprocess.run(["ip", "-n", self.sink, "link", "set", "br0", "up"], check=True)
         add_netns(self.ctl)
+        port = "uc" + TEST_PREFIX[-6:]
+        for cmd in (["ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", self.ctl],
+                    ["ip", "link", "set", port, "netns", self.sink],
+                    ["ip", "-n", self.sink, "link", "set", port, "master", "br0", "up"],
+                    ["ip", "-n", self.ctl, "addr", "add", "%s/24" % self.ctl_ip, "dev", "eth0"],
+                    ["ip", "-n", self.ctl, "link", "set", "eth0", "up"]):
+            subprocess.run(cmd, check=True)
         with in_netns(self.ctl):
             os.makedirs(os.path.join(self.workdir, "etcd"))
-            self.etcd = EtcdServer(os.path.join(self.workdir, "etcd"), tls=True, name="%s-cri" % TEST_PREFIX)
+            self.etcd = EtcdServer(os.path.join(self.workdir, "etcd"), tls=True, name="%s-cri" % TEST_PREFIX,
+                                   host=self.ctl_ip)
             self.etcd.start()
             from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
             from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
@@ -297,8 +247,6 @@ class CriLab:
     def down(self):
         for node in self.nodes:
             node.down()
-        for relay in self.relays:
-            relay.close()
         if self.etcd is not None:
             with in_netns(self.ctl):
                 self.etcd.stop()

@@ -111,12 +111,14 @@ def make_certs(directory, server_ips=("127.0.0.1",)):
 class EtcdServer:
     """One etcd member. ``start()``, ``kill()`` (SIGKILL), ``stop()``; data survives a restart."""
 
-    def __init__(self, workdir, tls=False, name="pnt-etcd"):
+    def __init__(self, workdir, tls=False, name="pnt-etcd", host="127.0.0.1"):
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
         self.name = name
         self.tls = tls
-        self.certs = make_certs(workdir) if tls else None
+        # the client address (127.0.0.1, or an address of the namespace etcd runs in)
+        self.host = host
+        self.certs = make_certs(workdir, server_ips=tuple(dict.fromkeys((host, "127.0.0.1")))) if tls else None
         self.client_port = free_port()
         self.peer_port = free_port()
         self.proc = None
@@ -128,7 +130,7 @@ class EtcdServer:
 
     @property
     def url(self):
-        return "%s://127.0.0.1:%d" % (self.scheme, self.client_port)
+        return "%s://%s:%d" % (self.scheme, self.host, self.client_port)
 
     def store_kwargs(self):
         """Keyword arguments for EtcdStore / open_store(datastore='etcd')."""
