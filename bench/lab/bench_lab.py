@@ -49,7 +49,9 @@ def main():
     args = parser.parse_args()
     extra = {"lab_prefix": "pb", "lab_state_dir": STATE_DIR, "lab_nodes": args.nodes,
              "lab_underlay_cidr": "10.89.240.0/24", "lab_pod_cidr": "10.251.0.0/16",
-             "lab_pods_per_node": args.pods}
+             "lab_pods_per_node": args.pods,
+             # calico_node's own converge: the Ansible-wired mode (the CRI mode needs lab_cluster.yml first)
+             "lab_pods_by": "ansible"}
     inventory = os.path.join(STATE_DIR, "inventory.yml")
     results = {"nodes": args.nodes, "pods_per_node": args.pods}
     rows = []
