@@ -104,16 +104,16 @@ def netns_name(path):
     return path
 
 
-def _record(node, item, status):
+def _record(node, namespace, name, uid, sandbox_id, status):
     return {
         "node": node,
-        "namespace": item.metadata.namespace,
-        "name": item.metadata.name,
-        "uid": item.metadata.uid,
-        "sandbox_id": item.id,
-        "netns": netns_name(status["netns_path"]),
-        "ip": status["ip"],
-        "host_ifname": host_ifname(workload_id(item.metadata.namespace, item.metadata.name)),
+        "namespace": namespace,
+        "name": name,
+        "uid": uid,
+        "sandbox_id": sandbox_id,
+        "netns": netns_name(status["netns_path"]) if status else None,
+        "ip": status["ip"] if status else None,
+        "host_ifname": host_ifname(workload_id(namespace, name)),
     }
 
 
@@ -147,7 +147,7 @@ def sync_pods(nodes, pods, state, exclusive, check, client=CRI):
         if key in wanted:
             raise LabError("pods: pod %s/%s is listed twice on node %s" % (pod["namespace"], pod["name"], pod["node"]))
         wanted[key] = pod
-    changes, result = [], []
+    changes, result, found = [], [], set()
     for node in sorted(nodes):
         cri = client(nodes[node])
         try:
@@ -173,22 +173,19 @@ def sync_pods(nodes, pods, state, exclusive, check, client=CRI):
                         cri.stop(item.id)
                         cri.remove(item.id)
                 if keep is not None:
-                    result.append(_record(node, keep, cri.status(keep.id)))
-                    wanted[key]["_found"] = True
+                    result.append(_record(node, key[1], key[2], keep.metadata.uid, keep.id, cri.status(keep.id)))
+                    found.add(key)
             if state == "present":
                 for key, pod in sorted(wanted.items()):
-                    if key[0] != node or pod.get("_found"):
+                    if key[0] != node or key in found:
                         continue
                     changes.append("run pod %s/%s on %s" % (pod["namespace"], pod["name"], node))
                     if check:
-                        result.append({"node": node, "namespace": pod["namespace"], "name": pod["name"],
-                                       "uid": pod["uid"], "sandbox_id": None, "netns": None, "ip": None,
-                                       "host_ifname": host_ifname(workload_id(pod["namespace"], pod["name"]))})
+                        result.append(_record(node, pod["namespace"], pod["name"], pod["uid"], None, None))
                         continue
                     sandbox = cri.run(pod["name"], pod["namespace"], pod["uid"], {MANAGED_LABEL: MANAGED_VALUE})
-                    for item in cri.list():
-                        if item.id == sandbox:
-                            result.append(_record(node, item, cri.status(sandbox)))
+                    result.append(_record(node, pod["namespace"], pod["name"], pod["uid"], sandbox,
+                                          cri.status(sandbox)))
         finally:
             cri.close()
     result.sort(key=lambda p: (p["node"], p["namespace"], p["name"]))
