@@ -6,19 +6,23 @@
 Started by a client (_client.py) that found none. It binds its abstract unix socket first (a second
 helper of the same name loses the bind and exits: one helper per network namespace, mount namespace
 and plugin build), then imports the plugin's heavy modules once (pyroute2, etcd3gw, the engines and the
-allocator) and forks one child per request: the child runs the plugin's code exactly as the executable
-would (_main.main with the request's environment and stdin, under the container's lock), sends back
-stdout and the exit status, and exits. No netlink socket or etcd session is ever opened in the helper
-itself, so requests share nothing. Only peers with uid 0 in the helper's own mount namespace are
+allocator), does once the one-time work that every request would otherwise repeat (warm_up: pyroute2's
+netlink decoders, OpenSSL's configuration), and forks one child per request: the child runs the plugin's
+code exactly as the executable would (_main.main with the request's environment and stdin, under the
+container's lock), sends back stdout and the exit status, and exits. The warm-up's netlink socket is
+closed before the first fork and no etcd session is ever opened in the helper itself, so requests share
+nothing. Only peers with uid 0 in the helper's own mount namespace are
 served. The helper exits after ``idle`` seconds without a request and without a running child.
 """
 
 import errno
+import gc
 import io
 import os
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -37,6 +41,22 @@ PRELOAD = (
     'ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd',
     'ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator',
 )
+
+
+def warm_up(log):
+    """One-time initialisations every worker would otherwise repeat after its fork (read-only)."""
+    try:
+        from ansible_collections.podnet.calico.plugins.module_utils.cni import _engine as engine
+        engine.warm_up()
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning('helper: warming up the netlink decoders failed (each request builds its own): %s', exc)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # OpenSSL reads its configuration on the first context
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning('helper: creating a TLS context failed: %s', exc)
+    # the objects made so far live as long as the helper: keep the collector off them, so that a
+    # worker's collections neither scan them nor copy their pages after the fork
+    gc.freeze()
 
 
 def peer_ok(conn, mnt):
@@ -120,6 +140,7 @@ def serve(name, idle, log_path):
         except Exception as exc:  # pylint: disable=broad-except
             # the child will import it again and report the failure as a CNI error, as in-process would
             log.warning('helper: preloading %s failed: %s', module, exc)
+    warm_up(log)
     children = set()
     last = time.time()
     while True:

@@ -347,11 +347,18 @@ class Plugin(object):
                              self.env.container_id, self.env.ifname, host_ifname, 'ee:ee:ee:ee:ee:ee', [cidr],
                              self.conf.name)
         try:
-            current = self.store.get(key)
-            if current is None:
+            # a new pod's record is created in one round trip; when one exists (an ADD again) the
+            # failed create returns it, and it is rewritten keeping its uid
+            try:
                 self.store.create(key, wep.dumps(record))
-            else:
-                old = json.loads(current[0])
+            except ConflictError as exc:
+                current = (exc.current or {}).get(key) if exc.current is not None else self.store.get(key)
+                if current is None:
+                    raise
+                try:
+                    old = json.loads(current[0])
+                except ValueError:
+                    old = {}
                 record['metadata']['uid'] = (old.get('metadata') or {}).get('uid') or record['metadata']['uid']
                 self.store.put(key, wep.dumps(record), current[1])
         except ConflictError as exc:

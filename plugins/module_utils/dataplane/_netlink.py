@@ -27,6 +27,7 @@ try:
     from pyroute2.netlink.exceptions import NetlinkError
 except ImportError:
     IPRoute = None
+    NetlinkDumpInterrupted = None
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
 
@@ -37,6 +38,10 @@ except ImportError:
 else:
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None
+    try:
+        from pyroute2.netlink.exceptions import NetlinkDumpInterrupted
+    except ImportError:
+        NetlinkDumpInterrupted = None
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = '/run/netns'
@@ -225,6 +230,27 @@ def nl_call(what, func, *args, **kwargs):
 
 # ---------------------------------------------------------------- links
 
+#: how often a dump that the kernel interrupted (the table changed while it was read) is read again
+DUMP_ATTEMPTS = 8
+
+
+def dump(what, func, *args, **kwargs):
+    """A netlink dump as a list, read again when the kernel flags it interrupted (NLM_F_DUMP_INTR).
+
+    Another process adding or removing links, addresses or routes in the same namespace while the dump
+    runs makes the kernel mark it inconsistent; pyroute2 raises NetlinkDumpInterrupted and the answer
+    is simply to read again.
+    """
+    for _attempt in range(DUMP_ATTEMPTS):
+        try:
+            return list(func(*args, **kwargs))
+        except NetlinkError as exc:
+            if NetlinkDumpInterrupted is None or not isinstance(exc, NetlinkDumpInterrupted):
+                raise
+    raise DataplaneError('reading %s: the kernel interrupted the dump %d times in a row (the table kept changing '
+                         'under it)' % (what, DUMP_ATTEMPTS))
+
+
 def link_dict(msg):
     """The facts of a link message that the data-plane modules use."""
     info = msg.get_attr('IFLA_LINKINFO')
@@ -256,7 +282,7 @@ def link_dict(msg):
 
 def get_links(ipr):
     """All links of the socket's namespace, by name."""
-    return dict((d['ifname'], d) for d in (link_dict(m) for m in ipr.get_links()))
+    return dict((d['ifname'], d) for d in (link_dict(m) for m in dump('the links', ipr.get_links)))
 
 
 def get_link(ipr, ifname=None, index=None):
@@ -290,7 +316,7 @@ def get_addresses(ipr, index, family=None):
     if family is not None:
         kwargs['family'] = family
     result = []
-    for msg in ipr.get_addr(**kwargs):
+    for msg in dump('the addresses', ipr.get_addr, **kwargs):
         if msg['index'] != index:
             continue
         addr = msg.get_attr('IFA_ADDRESS') if msg['family'] == socket.AF_INET6 else (
@@ -353,7 +379,7 @@ def get_routes(ipr, family=socket.AF_INET, names=None):
     """Every route of one family in every table; ``names`` maps ifindex to ifname for ``dev``."""
     if names is None:
         names = dict((d['index'], d['ifname']) for d in get_links(ipr).values())
-    return [route_dict(m, names) for m in ipr.route('dump', family=family)]
+    return [route_dict(m, names) for m in dump('the routes', ipr.route, 'dump', family=family)]
 
 
 def route_kwargs(route):
@@ -399,7 +425,7 @@ def del_route(ipr, route, what):
 def get_neighbours(ipr, index, family=socket.AF_INET):
     """Neighbour (ARP/NDP) entries of a link: list of dicts with ip, mac, permanent."""
     result = []
-    for msg in ipr.neigh('dump', family=family):
+    for msg in dump('the neighbours', ipr.neigh, 'dump', family=family):
         if msg['ifindex'] != index:
             continue
         result.append({'ip': msg.get_attr('NDA_DST'), 'mac': msg.get_attr('NDA_LLADDR'),
@@ -410,7 +436,7 @@ def get_neighbours(ipr, index, family=socket.AF_INET):
 def get_fdb(ipr, index):
     """Forwarding-database entries of a (VXLAN) link: list of dicts with mac, dst, permanent."""
     result = []
-    for msg in ipr.neigh('dump', family=AF_BRIDGE):
+    for msg in dump('the bridge forwarding entries', ipr.neigh, 'dump', family=AF_BRIDGE):
         if msg['ifindex'] != index:
             continue
         result.append({'mac': msg.get_attr('NDA_LLADDR'), 'dst': msg.get_attr('NDA_DST'),

@@ -15,7 +15,7 @@ pair is made, and the old one is removed last, once every other change of the ru
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, add_address, del_address, del_link, get_addresses, get_link, get_links, get_routes, nl_call,
+    DataplaneError, add_address, del_address, del_link, dump, get_addresses, get_link, get_links, get_routes, nl_call,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     HOST_MAC, POD_GATEWAY, NamingError, host_ifname as calico_host_ifname, is_calico_host_ifname, normalize_mac,
@@ -109,7 +109,7 @@ class VethManager(ResourceManager):
     def node_v4(self, index):
         if self._node_v4 is None:
             self._node_v4 = {}
-            for msg in self.node.ipr.get_addr(family=socket.AF_INET):
+            for msg in dump('the addresses', self.node.ipr.get_addr, family=socket.AF_INET):
                 addr = msg.get_attr('IFA_LOCAL') or msg.get_attr('IFA_ADDRESS')
                 self._node_v4.setdefault(msg['index'], []).append('%s/%d' % (addr, msg['prefixlen']))
         return self._node_v4.get(index, [])

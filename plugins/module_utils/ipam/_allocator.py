@@ -61,7 +61,17 @@ class Allocator(object):
                 'key': key,
                 'revision': rev,
             })
+            self._remember_pool(out[-1])
         return out
+
+    def _remember_pool(self, pool):
+        """Keep a pool just read, so that assigning from it (ensure_pool) does not read the pools again."""
+        try:
+            net = ipaddress.IPv4Network(pool['cidr'], strict=False)
+            m.check_block_size(net, pool['block_size'])
+        except (ValueError, TypeError, m.IPAMError):
+            return   # ensure_pool reads it again and reports what is wrong with it
+        self._pool_cache[pool['cidr']] = dict(pool, net=net)
 
     def ipam_config(self):
         """Calico's cluster-wide IPAMConfig (``/calico/ipam/v2/config``), with Calico's defaults when absent.

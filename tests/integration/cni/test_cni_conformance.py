@@ -332,7 +332,7 @@ def test_eight_parallel_adds_on_one_node(cni_node, pods):
         assert owners.count("k8s-pod-network.%s" % pod.container_id) == 1
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda p: p.call("DEL", conf), group))
-    assert all(r.rc == 0 for r in results), results
+    assert all(r.rc == 0 for r in results), [r for r in results if r.rc != 0]
     for pod in group:
         assert_gone(cni_node, pod)
 

@@ -143,3 +143,31 @@ def test_foreign_sqlite_database_is_refused(tmp_path):
     with open(path, "rb") as f:
         assert f.read() == before
     assert _journal_mode(path) == "delete"
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts its range reads (the CNI plugin pays a round trip for each on etcd)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lists = []
+
+    def list(self, prefix, keys_only=False):
+        self.lists.append(prefix)
+        return super().list(prefix, keys_only)
+
+
+def test_pools_read_once_for_an_assignment_from_a_listed_pool():
+    store = CountingStore()
+    Allocator(store).ensure_pool(POOL)
+    alloc = Allocator(store)
+    store.lists.clear()
+    pools = alloc.pools()
+    got = alloc.assign("a.1", "n1", pools[0]["cidr"])
+    assert got["changed"] and got["ip"].startswith("10.")
+    assert store.lists.count(m.POOL_PREFIX) == 1, store.lists
+    # a pool whose record is broken is not remembered: ensure_pool reads it again and names the problem
+    bad = Allocator(store)
+    store.lists.clear()
+    bad._remember_pool({"cidr": "10.99.0.0/16", "block_size": 12})   # pylint: disable=protected-access
+    assert "10.99.0.0/16" not in bad._pool_cache                     # pylint: disable=protected-access
