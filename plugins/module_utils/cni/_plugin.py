@@ -21,7 +21,7 @@ from ansible_collections.podnet.calico.plugins.module_utils.cni._spec import CNI
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _wep as wep
 from ansible_collections.podnet.calico.plugins.module_utils.ipam import _model as ipam_model
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import (
-    ConflictError, StoreError, StoreUnavailableError,
+    ConflictError, ReadAhead, StoreError, StoreUnavailableError,
 )
 
 POD_GATEWAY = '169.254.1.1'
@@ -146,6 +146,13 @@ class Plugin(object):
 
     def ipam_assign(self):
         """Assign (or find) the handle's address; returns (ip, changed)."""
+        if self._allocator is None:
+            from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
+            # what an assignment reads first (pools, the handle, the node's affinities, the IPAM config)
+            # in one round trip
+            self._allocator = Allocator(ReadAhead(
+                self.store, keys=[ipam_model.handle_key(self.handle), ipam_model.CONFIG_KEY],
+                prefixes=[(ipam_model.POOL_PREFIX, False), (ipam_model.affinity_prefix(self.node), True)]))
         attributes = {'node': self.node, 'timestamp': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}
         if self.env.k8s_namespace:
             attributes['namespace'] = self.env.k8s_namespace

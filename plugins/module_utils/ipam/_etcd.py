@@ -214,11 +214,32 @@ class EtcdStore(Store):
                     out[k] = (v, rev)
         return out
 
-    def list(self, prefix, keys_only=False):
+    @staticmethod
+    def _list_body(prefix, keys_only):
         body = {'key': _b64(prefix), 'range_end': _range_end(prefix), 'sort_order': 'ASCEND', 'sort_target': 'KEY'}
         if keys_only:
             body['keys_only'] = True
-        return self._kvs(self._call('/kv/range', body), keys_only)
+        return body
+
+    def list(self, prefix, keys_only=False):
+        return self._kvs(self._call('/kv/range', self._list_body(prefix, keys_only)), keys_only)
+
+    def read_many(self, keys, prefixes):
+        """Every read in one transaction without conditions: one round trip, one revision."""
+        keys, prefixes = list(keys), list(prefixes)
+        ranges = [{'request_range': {'key': _b64(key)}} for key in keys]
+        ranges += [{'request_range': self._list_body(prefix, keys_only)} for prefix, keys_only in prefixes]
+        responses = (self._call('/kv/txn', {'success': ranges}).get('responses') or []) if ranges else []
+        if len(responses) != len(ranges):
+            raise StoreError('etcd answered %d of the %d reads of one transaction' % (len(responses), len(ranges)))
+        answers = [r.get('response_range') or {} for r in responses]
+        gets = {}
+        for key, answer in zip(keys, answers):
+            kvs = self._kvs(answer)
+            gets[key] = (kvs[0][1], kvs[0][2]) if kvs else None
+        lists = dict(((prefix, keys_only), self._kvs(answer, keys_only))
+                     for (prefix, keys_only), answer in zip(prefixes, answers[len(keys):]))
+        return gets, lists
 
     def commit(self, ops):
         check_ops(ops)

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import (
-    ConflictError, Op, StoreError, StoreUnavailableError)
+    ConflictError, Op, ReadAhead, StoreError, StoreUnavailableError)
 from etcd_server import free_port
 
 
@@ -32,6 +32,25 @@ def test_contract(any_store):
     assert set(s.get_many(["/calico/t/a", "/calico/t/b", "/calico/t/missing"])) == {"/calico/t/a", "/calico/t/b"}
     s.delete("/calico/t/a", r2)
     assert s.get("/calico/t/a") is None
+
+
+def test_read_many_and_read_ahead(any_store):
+    s = any_store
+    ra = s.create("/calico/t/a", "a")
+    rb = s.create("/calico/t/b", "b")
+    s.create("/calico/tx", "outside")
+    gets, lists = s.read_many(["/calico/t/a", "/calico/t/none"], [("/calico/t/", False), ("/calico/t/", True)])
+    assert gets == {"/calico/t/a": ("a", ra), "/calico/t/none": None}
+    assert lists == {("/calico/t/", False): [("/calico/t/a", "a", ra), ("/calico/t/b", "b", rb)],
+                     ("/calico/t/", True): [("/calico/t/a", None, ra), ("/calico/t/b", None, rb)]}
+    ahead = ReadAhead(s, keys=["/calico/t/a"], prefixes=[("/calico/t/", False)])
+    rb2 = s.put("/calico/t/b", "b2", rb)   # before the first read: the read-ahead sees it
+    assert ahead.list("/calico/t/", keys_only=True) == [("/calico/t/a", None, ra), ("/calico/t/b", None, rb2)]
+    ra2 = s.put("/calico/t/a", "a2", ra)   # after it: the answer read ahead is the older one, served once
+    assert ahead.get("/calico/t/a") == ("a", ra)
+    assert ahead.get("/calico/t/a") == ("a2", ra2)
+    with pytest.raises(ConflictError):     # and a write on it fails as any stale compare-and-swap does
+        ahead.put("/calico/t/a", "a3", ra)
 
 
 def test_commit_is_all_or_nothing(any_store):
