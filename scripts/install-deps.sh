@@ -2,7 +2,7 @@
 # Install the Debian packages that the lab and the tests need (idempotent).
 set -eu
 PKGS="etcd-server etcd-client bird2 openssh-server openssh-client containernetworking-plugins iproute2 tcpdump
-containerd runc podman busybox-static catatonit iptables python3-etcd3gw
+containerd runc podman busybox-static catatonit iptables
 iputils-arping iputils-ping netcat-openbsd python3 python3-venv python3-pyroute2 python3-netaddr openssl rsync
 util-linux procps"
 missing=""

@@ -51,6 +51,4 @@ options:
       - Seconds to wait for one etcd request before trying the next endpoint.
     type: float
     default: 5.0
-requirements:
-  - etcd3gw (Python library) on the machine that runs the task, for O(datastore=etcd)
 '''

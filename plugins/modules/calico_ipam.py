@@ -344,9 +344,8 @@ leaks:
 '''
 
 import ipaddress
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._datastore import (
@@ -520,13 +519,6 @@ def main():
         required_together=DATASTORE_REQUIRED_TOGETHER,
     )
     params = module.params
-    if params['datastore'] == 'etcd':
-        # Only the etcd datastore needs etcd3gw, whose import costs about 0.3 s: not imported for sqlite.
-        from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import ETCD3GW_IMPORT_ERROR
-        if ETCD3GW_IMPORT_ERROR is not None:
-            module.fail_json(msg=missing_required_lib('etcd3gw'), exception=''.join(
-                traceback.format_exception(type(ETCD3GW_IMPORT_ERROR), ETCD3GW_IMPORT_ERROR,
-                                           ETCD3GW_IMPORT_ERROR.__traceback__)))
     store = None
     result = {}
     try:

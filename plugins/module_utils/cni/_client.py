@@ -4,7 +4,7 @@
 """The executable's first step: hand the request to the node's resident helper (private to podnet.calico).
 
 This module is what every ``calico`` / ``calico-ipam`` call pays before the helper answers, so it imports
-only built-in modules (no pyroute2, no etcd3gw, not even json or socket): it reads the environment and
+only built-in modules (no pyroute2, no etcd store, not even json or socket): it reads the environment and
 stdin, finds the helper of this node (an abstract unix socket: one per network namespace, its name
 carrying the mount and UTS namespaces and a hash of this very executable), starts one when there is none
 (_runner.start_helper), sends the request and writes back the helper's stdout and exit status.

@@ -5,7 +5,7 @@
 
 Started by a client (_client.py) that found none. It binds its abstract unix socket first (a second
 helper of the same name loses the bind and exits: one helper per network namespace, mount namespace
-and plugin build), then imports the plugin's heavy modules once (pyroute2, etcd3gw, the engines and the
+and plugin build), then imports the plugin's heavy modules once (pyroute2, the etcd store, the engines and the
 allocator), does once the one-time work that every request would otherwise repeat (warm_up: pyroute2's
 netlink decoders, OpenSSL's configuration), and forks one child per request: the child runs the plugin's
 code exactly as the executable would (_main.main with the request's environment and stdin, under the

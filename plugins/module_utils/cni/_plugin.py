@@ -7,7 +7,7 @@ ADD assigns an address to the handle ``<network name>.<container id>`` (attribut
 node), builds the pod's data plane with the engines of calico_veth, proxy_arp and calico_route, and
 writes the pod's WorkloadEndpoint; each step records its undo, and a failing step undoes them all,
 so a failed ADD leaves no veth, route, address or handle behind. DEL removes what ADD made and
-succeeds when it is already gone. Heavy imports (pyroute2, etcd3gw) happen only in the commands
+succeeds when it is already gone. Heavy imports (pyroute2, the etcd store) happen only in the commands
 that need them.
 """
 
@@ -99,7 +99,6 @@ class Plugin(object):
             self.require_etcd()
             from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
             try:
-                # api_path named: Debian's etcd3gw 2.0 does not find etcd's /v3/ gateway by itself
                 self._store = EtcdStore(self.conf.etcd_endpoints, ca_cert=self.conf.etcd_ca_cert_file,
                                         cert=self.conf.etcd_cert_file, key=self.conf.etcd_key_file,
                                         timeout=float(os.environ.get('PODNET_CNI_ETCD_TIMEOUT', '5')),

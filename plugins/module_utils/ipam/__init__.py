@@ -6,6 +6,6 @@
 # _model.py      Calico's etcdv3 keys and JSON records (IP pool, block, affinity, handle)
 # _store.py      the compare-and-swap key-value contract and an in-memory store
 # _sqlite.py     the embedded SQLite store
-# _etcd.py       the etcd v3 store (JSON gateway, through etcd3gw)
+# _etcd.py       the etcd v3 store (JSON gateway, with the standard library's http.client)
 # _allocator.py  the allocation algorithm, written once against the contract
 # _datastore.py  the shared datastore options (spec dict) and the store factory

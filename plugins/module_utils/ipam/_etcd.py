@@ -1,14 +1,20 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The etcd v3 IPAM store, through etcd's JSON gateway with etcd3gw (private to podnet.calico).
+"""The etcd v3 IPAM store, through etcd's JSON gateway (private to podnet.calico).
 
 Conditional writes are etcd transactions: ``compare`` on ``mod_revision`` for put and delete,
 on ``create_revision == 0`` for create. Several endpoints may be given; a request that cannot
 reach one endpoint goes to the next. TLS uses a CA file and an optional client certificate and key.
+
+The gateway speaks JSON over HTTP/1.1 (POST /v3/kv/range, /v3/kv/txn); the standard library's
+http.client does it, one kept-alive connection per endpoint, so the store needs no third-party
+library and a task pays neither the import nor the per-request cost of a general HTTP client.
 """
 
 import base64
+import http.client
+import json
 import os
 import ssl
 
@@ -18,16 +24,6 @@ except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
-
-ETCD3GW_IMPORT_ERROR = None
-try:
-    import etcd3gw
-    from etcd3gw import exceptions as etcd_exceptions
-except ImportError as exc:  # pragma: no cover - reported by the module
-    etcd3gw = None
-    etcd_exceptions = None
-    ETCD3GW_IMPORT_ERROR = exc
-
 
 def _b64(text):
     return base64.b64encode(text.encode('utf-8')).decode('ascii')
@@ -50,12 +46,14 @@ def _check_file(path, option):
         raise StoreError('%s=%s: file is not readable' % (option, path), option)
 
 
-def check_tls_files(ca_cert=None, cert=None, key=None):
-    """Fail early, naming the option, when a TLS file is missing or unusable."""
+def tls_context(ca_cert=None, cert=None, key=None):
+    """The client TLS context of the store, failing early, naming the option, when a file is unusable.
+
+    Without ``ca_cert`` the system's CA store verifies the server (loaded only then).
+    """
     if (cert is None) != (key is None):
         raise StoreError('etcd_cert and etcd_key must be given together',
                          'etcd_cert' if cert is None else 'etcd_key')
-    # A bare client context: the checks need no system CA store (loading it costs about 50 ms a call).
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca_cert is not None:
         _check_file(ca_cert, 'etcd_ca_cert')
@@ -64,6 +62,8 @@ def check_tls_files(ca_cert=None, cert=None, key=None):
         except (ssl.SSLError, ValueError, OSError) as exc:
             raise StoreError('etcd_ca_cert=%s is not a usable PEM CA certificate: %s' % (ca_cert, exc),
                              'etcd_ca_cert')
+    else:
+        ctx.load_default_certs()
     if cert is not None:
         _check_file(cert, 'etcd_cert')
         _check_file(key, 'etcd_key')
@@ -74,6 +74,66 @@ def check_tls_files(ca_cert=None, cert=None, key=None):
             raise StoreError('etcd_cert=%s with etcd_key=%s is not a usable certificate and matching '
                              'private key: %s' % (cert, key, getattr(exc, 'reason', None) or type(exc).__name__),
                              'etcd_cert')
+    return ctx
+
+
+class HTTPError(Exception):
+    """The gateway answered with an HTTP status other than 200."""
+
+    def __init__(self, status, reason, text):
+        super(HTTPError, self).__init__('HTTP %d %s: %s' % (status, reason, text.strip()[:300]))
+        self.status = status
+
+
+class Endpoint(object):
+    """One etcd endpoint: POSTs JSON to its gateway over one kept-alive connection."""
+
+    def __init__(self, scheme, host, port, timeout, context, api_path):
+        self.scheme, self.host, self.port = scheme, host, port
+        self.timeout = timeout
+        self.context = context
+        self.api_path = '/' + (api_path or '/v3/').strip('/')
+        self.url = '%s://%s:%d' % (scheme, '[%s]' % host if ':' in host else host, port)
+        self._conn = None
+
+    def _connect(self):
+        if self.scheme == 'https':
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def post(self, path, body):
+        """The decoded JSON answer; raises OSError (incl. ssl.SSLError, socket.timeout), HTTPError, ValueError."""
+        data = json.dumps(body).encode('utf-8')
+        headers = {'Content-Type': 'application/json'}
+        while True:
+            reused = self._conn is not None
+            if not reused:
+                self._conn = self._connect()
+            try:
+                self._conn.request('POST', self.api_path + path, body=data, headers=headers)
+                resp = self._conn.getresponse()
+                text = resp.read().decode('utf-8', 'replace')
+            except (ConnectionResetError, BrokenPipeError):   # http.client.RemoteDisconnected is one too
+                self.close()
+                if reused:
+                    continue   # the server closed the idle connection before reading the request: once more
+                raise
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+            if resp.will_close:
+                self.close()
+            if resp.status != 200:
+                raise HTTPError(resp.status, resp.reason, text)
+            return json.loads(text)
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            self._conn = None
 
 
 def redact_url(url):
@@ -132,22 +192,21 @@ def parse_endpoints(endpoints, tls_files=False):
 class EtcdStore(Store):
 
     def __init__(self, endpoints, ca_cert=None, cert=None, key=None, timeout=5.0, api_path=None):
-        if etcd3gw is None:
-            raise StoreError('the etcd datastore needs the Python library etcd3gw: %s' % ETCD3GW_IMPORT_ERROR)
         parsed = parse_endpoints(endpoints, tls_files=bool(ca_cert or cert))
-        check_tls_files(ca_cert, cert, key)
+        context = None
+        if ca_cert is not None or cert is not None or key is not None:
+            context = tls_context(ca_cert, cert, key)
         self.endpoints = [redact_url(u) for u in endpoints]
-        self._clients = []
-        for scheme, host, port in parsed:
-            client = etcd3gw.Etcd3Client(host=host, port=port, protocol=scheme,
-                                         ca_cert=ca_cert, cert_cert=cert, cert_key=key,
-                                         timeout=timeout, api_path=api_path)
-            if ca_cert is not None:
-                # An explicit CA must win over REQUESTS_CA_BUNDLE and friends from the environment.
-                client.session.trust_env = False
-            client.url = '%s://%s:%d' % (scheme, '[%s]' % host if ':' in host else host, port)
-            self._clients.append(client)
+        self._tls = (ca_cert, cert, key)
+        self._context = context
+        self._clients = [Endpoint(scheme, host, port, timeout, self._tls_context, api_path)
+                         for scheme, host, port in parsed]
         self._current = 0
+
+    def _tls_context(self):
+        if self._context is None:
+            self._context = tls_context(*self._tls)
+        return self._context
 
     def describe(self):
         return 'etcd:%s' % ','.join(self.endpoints)
@@ -160,25 +219,29 @@ class EtcdStore(Store):
         for attempt in range(2 * n):
             client = self._clients[(self._current + attempt) % n]
             try:
-                result = client.post(client.get_url(path), json=body)
+                result = client.post(path, body)
                 self._current = (self._current + attempt) % n
                 return result
-            except (etcd_exceptions.ConnectionFailedError, etcd_exceptions.ConnectionTimeoutError) as exc:
-                text = getattr(exc, 'detail_text', None) or str(exc) or type(exc).__name__
-                if 'SSL' in text or 'CERTIFICATE' in text.upper():
-                    raise StoreError('TLS connection to etcd endpoint %s failed (check etcd_ca_cert, '
-                                     'etcd_cert and etcd_key): %s' % (client.url, text), 'etcd_ca_cert')
-                errors.append('%s: %s' % (client.url, text.splitlines()[0][:300] if text else type(exc).__name__))
-            except etcd_exceptions.Etcd3Exception as exc:
-                detail = getattr(exc, 'detail_text', None) or str(exc)
-                if isinstance(exc, etcd_exceptions.InternalServerError):
+            except ssl.SSLError as exc:
+                raise StoreError('TLS connection to etcd endpoint %s failed (check etcd_ca_cert, etcd_cert and '
+                                 'etcd_key): %s' % (client.url, getattr(exc, 'reason', None) or exc), 'etcd_ca_cert')
+            except HTTPError as exc:
+                if exc.status in (500, 503, 408, 504):
                     # "leader changed", "no leader", "request timed out": the cluster is electing
                     # or a member is cut off; another member (or a later try) can answer.
-                    errors.append('%s: %s' % (client.url, detail.strip()[:300]))
+                    errors.append('%s: %s' % (client.url, exc))
                     continue
-                raise StoreError('etcd endpoint %s refused the request: %s' % (client.url, detail), 'etcd_endpoints')
-            except (OSError, ValueError) as exc:
-                raise StoreError('etcd endpoint %s: %s' % (client.url, exc), 'etcd_endpoints')
+                raise StoreError('etcd endpoint %s refused the request: %s' % (client.url, exc), 'etcd_endpoints')
+            except (OSError, http.client.HTTPException) as exc:
+                # refused, unreachable, timed out, reset: the next endpoint may answer
+                text = str(exc) or type(exc).__name__
+                if client.scheme == 'https' and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+                    text += ' (the server closed the TLS connection: does it want a client certificate? check ' \
+                            'etcd_cert and etcd_key)'
+                errors.append('%s: %s' % (client.url, text.splitlines()[0][:300]))
+            except ValueError as exc:
+                raise StoreError('etcd endpoint %s answered something that is not JSON: %s' % (client.url, exc),
+                                 'etcd_endpoints')
         raise StoreUnavailableError('cannot reach etcd at etcd_endpoints=%s: %s'
                                     % (','.join(self.endpoints), '; '.join(errors[-n:])), 'etcd_endpoints')
 
@@ -268,7 +331,4 @@ class EtcdStore(Store):
 
     def close(self):
         for client in self._clients:
-            try:
-                client.session.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
+            client.close()

@@ -4,8 +4,8 @@
 
 The archive holds the collection's plugins/module_utils (the same code as the modules) under
 ansible_collections/podnet/calico/, plus a __main__ that calls the plugin's entry point. It runs with
-the interpreter of its first line (the node's Python 3.9+ with pyroute2 0.7 or 0.9, and etcd3gw for
-the etcd datastore). Installed as ``calico``, with ``calico-ipam`` a link to it: the name it is run
+the interpreter of its first line (the node's Python 3.9+ with pyroute2 0.7 or 0.9;
+etcd is reached with the standard library). Installed as ``calico``, with ``calico-ipam`` a link to it: the name it is run
 by picks the role. With --pyc the running interpreter also compiles every module into the archive
 (then the target interpreter must be the same Python version, or the compiled files are ignored).
 

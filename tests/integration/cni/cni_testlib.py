@@ -20,7 +20,7 @@ for path in (INTEGRATION, os.path.join(INTEGRATION, "ipam")):
 
 from podnet_testlib import TEST_PREFIX, kill_netns  # noqa: E402  pylint: disable=wrong-import-position
 
-#: Node interpreters the plugin is tested with: Debian's (pyroute2 0.7, etcd3gw from Debian) and the venv's (0.9).
+#: Node interpreters the plugin is tested with: Debian's (pyroute2 0.7) and the venv's (0.9).
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 

@@ -385,7 +385,7 @@ def test_check_finds_a_broken_pod(cni_node, pods):
 
 @pytest.fixture(scope="module")
 def venv_plugin(cni_node):
-    """The same plugin run by the venv's Python (pyroute2 0.9, etcd3gw from PyPI)."""
+    """The same plugin run by the venv's Python (pyroute2 0.9)."""
     return build_plugin(os.path.join(cni_node.workdir, "bin-venv"), sys.executable)
 
 
