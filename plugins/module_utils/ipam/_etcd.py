@@ -17,13 +17,10 @@ import http.client
 import json
 import os
 import ssl
-
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import urlsplit
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import ConflictError, Store, StoreError, StoreUnavailableError, check_ops
+
 
 def _b64(text):
     return base64.b64encode(text.encode('utf-8')).decode('ascii')
