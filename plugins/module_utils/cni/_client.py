@@ -163,6 +163,24 @@ def via_helper(archive, argv0, stdin_text, timing):
     return reply
 
 
+def _json_value(value):
+    if value is None or isinstance(value, bool):
+        return {None: 'null', True: 'true', False: 'false'}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"%s"' % ''.join(c if c.isprintable() and c not in '"\\' else '\\u%04x' % ord(c) for c in str(value))
+
+
+def write_timing(path, timing):
+    """Append the call's timing record as one JSON line (PODNET_CNI_TIMING_FILE; without importing json)."""
+    line = '{%s}\n' % ', '.join('"%s": %s' % (key, _json_value(timing[key])) for key in sorted(timing))
+    try:
+        with open(path, 'a') as handle:
+            handle.write(line)
+    except OSError:
+        pass
+
+
 def _wants_helper(environ, stdin_text):
     """Cheap: the conf is parsed only when it mentions our fields (json costs more than the rest here)."""
     if environ.get('CNI_COMMAND') not in HELPER_COMMANDS or os.geteuid() != 0:
@@ -196,13 +214,12 @@ def main():
                 sys.stderr.write(reply['stderr'])
                 sys.stderr.flush()
             if os.environ.get(ENV_TIMING):
-                from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
-                runner.write_timing(os.environ[ENV_TIMING], timing)
+                write_timing(os.environ[ENV_TIMING], timing)
             return int(reply.get('status', 1))
     from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
     t1 = time.time()
     status = runner.run_in_process(argv0, stdin_text)
     timing['work'] = time.time() - t1
     if os.environ.get(ENV_TIMING):
-        runner.write_timing(os.environ[ENV_TIMING], timing)
+        write_timing(os.environ[ENV_TIMING], timing)
     return status

@@ -158,11 +158,3 @@ def error_reply(stdin_text, msg, details):
         version = '1.0.0'
     return {'status': 1, 'stdout': json.dumps({'cniVersion': version, 'code': 11, 'msg': msg,
                                                'details': details}) + '\n', 'stderr': ''}
-
-
-def write_timing(path, timing):
-    try:
-        with open(path, 'a') as handle:
-            handle.write(json.dumps(timing) + '\n')
-    except OSError:
-        pass
