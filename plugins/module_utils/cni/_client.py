@@ -78,6 +78,41 @@ def socket_name(path):
     return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), code_hash(path))
 
 
+# ---------------------------------------------------------------------------------------------- bytecode
+#: where this module's code was loaded from: 'cache' when the executable's entry point found the node's
+#: bytecode copy (it sets this), else the archive (the entry point then calls save_bytecode)
+BYTECODE = 'archive'
+
+
+def save_bytecode(path):
+    """Write this module's compiled code to ``path`` for the next calls (root only, best effort).
+
+    The executable's entry point loads it instead of compiling this module from the archive, which is
+    about as costly as the interpreter's start. The directory is made root-only-writable; the file is
+    written whole under a temporary name and renamed.
+    """
+    if os.geteuid() != 0:
+        return False
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    try:
+        code = globals()['__loader__'].get_code(__name__)
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, 0o755)
+        except FileExistsError:
+            pass
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), 'wb') as handle:
+            handle.write(marshal.dumps(code))
+        os.rename(tmp, path)
+        return True
+    except Exception:  # pylint: disable=broad-except
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+
+
 # ---------------------------------------------------------------------------------------------- framing
 def send_msg(sock, obj):
     data = marshal.dumps(obj)
@@ -199,7 +234,7 @@ def main():
     t0 = time.time()
     argv0 = sys.argv[0]
     stdin_text = sys.stdin.buffer.read().decode('utf-8', 'surrogateescape')
-    timing = {'mode': 'in-process', 'started_helper': False, 'client_start': t0}
+    timing = {'mode': 'in-process', 'started_helper': False, 'client_start': t0, 'bytecode': BYTECODE}
     archive = archive_path() if _wants_helper(os.environ, stdin_text) else None
     if archive is not None:
         try:

@@ -14,6 +14,7 @@ byte-identical file and an idempotent install.
 """
 
 import argparse
+import hashlib
 import importlib.util
 import io
 import marshal
@@ -22,12 +23,45 @@ import stat
 import sys
 import zipfile
 
-MAIN = (
-    '# podnet.calico CNI plugin (calico, calico-ipam): see docs/cni.md\n'
-    'import sys\n'
-    'from ansible_collections.podnet.calico.plugins.module_utils.cni._client import main\n'
-    'sys.exit(main())\n'
-)
+#: The executable's entry point. Every call compiles it, so it stays small: it runs the client from the
+#: node's bytecode copy (written by the client itself on a call that found none: zipimport never caches
+#: compiled code, and compiling the client costs a call about as much as the interpreter's start), else
+#: from the archive. The copy is named by the client's source hash and the interpreter's cache tag, and
+#: is used only when root owns it and its directory and neither is writable by anyone else.
+MAIN = '''# podnet.calico CNI plugin (calico, calico-ipam): see docs/cni.md, "The resident helper"
+import sys
+NAME = 'ansible_collections.podnet.calico.plugins.module_utils.cni._client'
+CACHE = '/run/podnet-cni/bytecode/client-%s.%s' % ('{client_hash}', sys.implementation.cache_tag)
+
+
+def cached():
+    import marshal
+    import os
+    try:
+        with open(CACHE, 'rb') as handle:
+            for st in (os.fstat(handle.fileno()), os.stat(os.path.dirname(CACHE))):
+                if st.st_uid != 0 or st.st_mode & 0o022:
+                    return None
+            code = marshal.loads(handle.read())
+        module = type(sys)(NAME)
+        module.__loader__ = __loader__
+        module.__file__ = code.co_filename
+        sys.modules[NAME] = module
+        exec(code, module.__dict__)
+        module.BYTECODE = 'cache'
+        return module
+    except Exception:
+        sys.modules.pop(NAME, None)
+        return None
+
+
+client = cached() if sys.implementation.cache_tag else None
+if client is None:
+    __import__(NAME)
+    client = sys.modules[NAME]
+    client.save_bytecode(CACHE)
+sys.exit(client.main())
+'''
 #: Interpreter flags of the first line: no site import and an environment-proof start for the small client
 #: (the helper and the in-process fallback load site-packages themselves).
 FLAGS = '-IS'
@@ -63,7 +97,9 @@ def build(collection_root, output, interpreter, pyc=False):
                 files.append((os.path.relpath(path, collection_root), path))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, 'w') as archive:
-        _entry(archive, '__main__.py', MAIN)
+        with open(os.path.join(collection_root, 'plugins', 'module_utils', 'cni', '_client.py'), 'rb') as handle:
+            client_hash = hashlib.sha256(handle.read()).hexdigest()[:16]
+        _entry(archive, '__main__.py', MAIN.replace('{client_hash}', client_hash))
         present = set(rel for rel, _path in files)
         packages = list(PACKAGES)
         for rel, _path in files:
