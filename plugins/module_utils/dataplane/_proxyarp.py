@@ -14,7 +14,7 @@ so that the undo writes land in the same namespace.
 
 import fnmatch
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, get_links
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, get_link, get_links
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_int, sysctl_path, write_in
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import is_calico_host_ifname
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import InputError, ResourceManager, opt
@@ -111,11 +111,15 @@ class ProxyArpManager(ResourceManager):
                 result[key] = int(value)
         return result
 
-    def _names(self):
+    def _names(self, entries=(), every=False):
+        """Interface names of the namespace: when the entries name interfaces without a pattern and
+        ``every`` is false, only those of them that exist (one lookup each, not a read of every link)."""
+        if entries and not every and not any(_is_pattern(e['interface']) for e in entries):
+            return sorted(set(e['interface'] for e in entries if get_link(self.ns.ipr, e['interface']) is not None))
         return sorted(get_links(self.ns.ipr))
 
     def gather(self, entries):
-        names = self._names()
+        names = self._names(entries)
         wanted = self._matches(entries, names) if entries else dict((n, {}) for n in names
                                                                     if is_calico_host_ifname(n))
         keys = sorted(set(IPV4_SETTINGS) | set(k for v in wanted.values() for k in v))
@@ -123,7 +127,7 @@ class ProxyArpManager(ResourceManager):
         return [dict(ifname=n, **current[n]) for n in sorted(current)]
 
     def plan(self, state, entries):
-        names = self._names()
+        names = self._names(entries, every=(state == 'overridden'))
         wanted = self._matches(entries, names) if entries else {}
         defaults = self._defaults(SETTINGS)
         if state == 'deleted':

@@ -20,7 +20,7 @@ import errno
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    RT_TABLES, DataplaneError, del_route, get_links, get_routes, replace_route,
+    RT_TABLES, DataplaneError, LinkIndex, del_route, get_routes, replace_route,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     DAEMON_ROUTE_PROTOS, KERNEL_ROUTE_PROTOS, OWNED_ROUTE_PROTO,
@@ -87,6 +87,7 @@ class RouteManager(ResourceManager):
         self.default_ns = self.ns
         self.proto = check_proto(proto, 'proto', force)
         self._state = {}
+        self.all_links = True
         self.want_v6 = True
 
     # ------------------------------------------------------------ input
@@ -147,6 +148,9 @@ class RouteManager(ResourceManager):
             entries.append(route)
         # IPv6 routes are read only when some are listed or owned ones may have to be found
         self.want_v6 = state not in ('merged', 'replaced') or any(e['family'] == socket.AF_INET6 for e in entries)
+        # merged and replaced report only the listed routes: their devices are looked up by name and by
+        # index, not read all at once (a node with many pods has many links)
+        self.all_links = state not in ('merged', 'replaced')
         return entries
 
     @staticmethod
@@ -160,10 +164,14 @@ class RouteManager(ResourceManager):
 
     # ------------------------------------------------------------ reading
     def state_of(self, ns):
-        """(links by name, routes) of a namespace, read once per run."""
+        """(links: LinkIndex, routes) of a namespace, read once per run.
+
+        When only listed routes matter the routes come without device names (``dev`` None); resolve
+        names the device of the one it finds.
+        """
         if ns.inode not in self._state:
-            links = get_links(ns.ipr)
-            names = dict((d['index'], d['ifname']) for d in links.values())
+            links = LinkIndex(ns.ipr)
+            names = dict((d['index'], d['ifname']) for d in links.all().values()) if self.all_links else {}
             routes = get_routes(ns.ipr, socket.AF_INET, names)
             if self.want_v6:
                 routes += get_routes(ns.ipr, socket.AF_INET6, names)
@@ -185,6 +193,8 @@ class RouteManager(ResourceManager):
                                                                                       'unreachable', 'prohibit'):
                 current = r
                 break
+        if current is not None and current['dev'] is None and current['oif'] is not None:
+            current['dev'] = links.name_of(current['oif'])
         return current
 
     @staticmethod

@@ -15,7 +15,7 @@ pair is made, and the old one is removed last, once every other change of the ru
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, add_address, del_address, del_link, dump, get_addresses, get_link, get_links, get_routes, nl_call,
+    DataplaneError, LinkIndex, add_address, del_address, del_link, dump, get_addresses, get_link, get_routes, nl_call,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     HOST_MAC, POD_GATEWAY, NamingError, host_ifname as calico_host_ifname, is_calico_host_ifname, normalize_mac,
@@ -101,9 +101,10 @@ class VethManager(ResourceManager):
         return entries
 
     # ------------------------------------------------------------ reading
-    def node_links(self, refresh=False):
-        if self._node_links is None or refresh:
-            self._node_links = get_links(self.node.ipr)
+    def node_links(self):
+        """The node's links (LinkIndex): looked up by name, or all of them when a run needs every one."""
+        if self._node_links is None:
+            self._node_links = LinkIndex(self.node.ipr)
         return self._node_links
 
     def node_v4(self, index):
@@ -158,8 +159,9 @@ class VethManager(ResourceManager):
         if entries:
             return [self.view(e, self.observe(e)) for e in entries if self.node_links().get(e['host_ifname'])]
         pairs = []
-        for name in sorted(self.node_links()):
-            link = self.node_links()[name]
+        links = self.node_links().all()
+        for name in sorted(links):
+            link = links[name]
             if is_calico_host_ifname(name) and link['kind'] == 'veth':
                 entry = {'workload': None, 'host_ifname': name, 'container_netns': None}
                 view = self.view(entry, {'host': link})
@@ -174,7 +176,7 @@ class VethManager(ResourceManager):
     # ------------------------------------------------------------ planning
     def _owned_unlisted(self, entries):
         listed = set(e['host_ifname'] for e in entries)
-        return [link for name, link in sorted(self.node_links().items())
+        return [link for name, link in sorted(self.node_links().all().items())
                 if is_calico_host_ifname(name) and link['kind'] == 'veth' and name not in listed]
 
     def _check_addresses_free(self, entries, leaving):
@@ -182,11 +184,13 @@ class VethManager(ResourceManager):
         wanted = dict((cidr, e) for e in entries for cidr in e['addresses'] if ':' not in cidr)
         if not wanted:
             return
-        names = dict((d['index'], d['ifname']) for d in self.node_links().values())
-        for route in get_routes(self.node.ipr, socket.AF_INET, names):
+        # the routes without their device names: only a route to a wanted address needs its device's name
+        for route in get_routes(self.node.ipr, socket.AF_INET, {}):
             e = wanted.get(route['dst'])
-            dev = route.get('dev')
-            if e is None or not dev or not is_calico_host_ifname(dev) or dev == e['host_ifname'] or dev in leaving:
+            if e is None or route.get('oif') is None:
+                continue
+            dev = self.node_links().name_of(route['oif'])
+            if not dev or not is_calico_host_ifname(dev) or dev == e['host_ifname'] or dev in leaving:
                 continue
             j = e['addresses'].index(route['dst'])
             raise InputError('%s[%d]: %s is already routed to %s in %s, another workload\'s interface; one address '
