@@ -11,7 +11,9 @@ into client start (exec, interpreter, client module), helper round trip and the 
 worker (the client's own timing record, PODNET_CNI_TIMING_FILE); and in-process (PODNET_CNI_HELPER=0),
 split into interpreter start, imports and work, as every call paid it before the helper.
 
-Usage (root): .venv/bin/python bench/cni/bench_cni.py [--pods 50] [--json out.json]
+Then the warm ADD again with --resident pods (default 100) left on the node.
+
+Usage (root): .venv/bin/python bench/cni/bench_cni.py [--pods 50] [--resident 100] [--json out.json]
 """
 
 import argparse
@@ -85,7 +87,7 @@ def split(samples):
     works = [r.get("work") or 0.0 for _w, r in samples]
     return {"total": statistics.median(walls), "client_start": statistics.median([w - t for w, t in zip(walls, trips)]),
             "roundtrip": statistics.median(trips), "work": statistics.median(works),
-            "modes": sorted(set(r.get("mode") for _w, r in samples))}
+            "modes": sorted(set("%s/%s" % (r.get("mode"), r.get("bytecode")) for _w, r in samples))}
 
 
 def timed(cmd, runs=10):
@@ -100,6 +102,8 @@ def timed(cmd, runs=10):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pods", type=int, default=50)
+    parser.add_argument("--resident", type=int, default=100,
+                        help="pods left on the node (ADD without DEL) before timing ADDs again (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args()
     lab = cri_lab.CriLab(tempfile.mkdtemp(prefix="pnb%d-cni-" % os.getpid()), nodes=1)
@@ -137,6 +141,23 @@ def main():
         cold = direct_adds(plugin, node, conf, 5, "cold", {}, timing_path, before=kill_helpers)
         warm = direct_adds(plugin, node, conf, 10, "warm", {}, timing_path)
         inproc = direct_adds(plugin, node, conf, 10, "inproc", {"PODNET_CNI_HELPER": "0"}, timing_path)
+        # the same warm ADD with many pods already on the node (their veths and routes are in every read)
+        crowded = []
+        if args.resident:
+            resident = []
+            try:
+                for i in range(args.resident):
+                    pod = add_netns("pnb%d-r%d" % (os.getpid(), i))
+                    cid = "benchres%d" % i
+                    env = cni_env("ADD", cid, "/run/netns/" + pod, "eth0", k8s_args("default", "res-%d" % i, cid))
+                    resident.append((pod, env))
+                    res = call(plugin, node.name, conf, env)
+                    assert res.rc == 0, res
+                crowded = direct_adds(plugin, node, conf, 10, "crowded", {}, timing_path)
+            finally:
+                for pod, env in resident:
+                    call(plugin, node.name, conf, dict(env, CNI_COMMAND="DEL"))
+                    kill_netns(pod)
         start_only = timed(["/usr/bin/python3", "-c", "pass"])
         start_is = timed(["/usr/bin/python3", "-IS", "-c", "pass"])
         imports = timed(["/usr/bin/python3", "-c",
@@ -156,7 +177,8 @@ def main():
         "pods": args.pods,
         "ours_p50": pct(results["ours"], 50), "ours_p95": pct(results["ours"], 95),
         "reference_p50": pct(results["reference"], 50), "reference_p95": pct(results["reference"], 95),
-        "add_cold": split(cold), "add_warm": split(warm),
+        "add_cold": split(cold), "add_warm": split(warm), "resident": args.resident,
+        "add_warm_crowded": split(crowded) if crowded else None,
         "add_in_process": {"total": inproc_total, "interpreter": start_only, "imports": imports - start_only,
                            "work": inproc_total - imports},
         "python_start": start_only, "python_start_IS": start_is, "loadavg": load,
@@ -171,6 +193,12 @@ def main():
         print("plugin ADD exec'd directly, %s, median of %d (s): total %.3f = client start %.3f + helper round "
               "trip %.3f (of which work %.3f) [%s]" % (label, n, got["total"], got["client_start"], got["roundtrip"],
                                                        got["work"], ",".join(got["modes"])))
+    if crowded:
+        got = report["add_warm_crowded"]
+        print("plugin ADD exec'd directly, warm, %d pods already on the node, median of %d (s): total %.3f = client "
+              "start %.3f + helper round trip %.3f (of which work %.3f)" % (args.resident, len(crowded), got["total"],
+                                                                            got["client_start"], got["roundtrip"],
+                                                                            got["work"]))
     got = report["add_in_process"]
     print("plugin ADD in-process (PODNET_CNI_HELPER=0), median of %d (s): total %.3f = interpreter %.3f + imports "
           "%.3f + work %.3f" % (len(inproc), got["total"], got["interpreter"], got["imports"], got["work"]))
