@@ -85,7 +85,9 @@ def split(samples):
     walls = [w for w, _r in samples]
     trips = [r.get("roundtrip") or 0.0 for _w, r in samples]
     works = [r.get("work") or 0.0 for _w, r in samples]
+    cpus = [r.get("client_cpu") or 0.0 for _w, r in samples]
     return {"total": statistics.median(walls), "client_start": statistics.median([w - t for w, t in zip(walls, trips)]),
+            "client_cpu": statistics.median(cpus),
             "roundtrip": statistics.median(trips), "work": statistics.median(works),
             "modes": sorted(set("%s/%s" % (r.get("mode"), r.get("bytecode")) for _w, r in samples))}
 
@@ -191,8 +193,9 @@ def main():
     for label, key, n in (("cold (starts the helper)", "add_cold", len(cold)), ("warm", "add_warm", len(warm))):
         got = report[key]
         print("plugin ADD exec'd directly, %s, median of %d (s): total %.3f = client start %.3f + helper round "
-              "trip %.3f (of which work %.3f) [%s]" % (label, n, got["total"], got["client_start"], got["roundtrip"],
-                                                       got["work"], ",".join(got["modes"])))
+              "trip %.3f (of which work %.3f) [%s]; the client's own CPU %.3f" % (
+                  label, n, got["total"], got["client_start"], got["roundtrip"], got["work"], ",".join(got["modes"]),
+                  got["client_cpu"]))
     if crowded:
         got = report["add_warm_crowded"]
         print("plugin ADD exec'd directly, warm, %d pods already on the node, median of %d (s): total %.3f = client "
