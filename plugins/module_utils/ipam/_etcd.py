@@ -102,27 +102,21 @@ class Endpoint(object):
         """The decoded JSON answer; raises OSError (incl. ssl.SSLError, socket.timeout), HTTPError, ValueError."""
         data = json.dumps(body).encode('utf-8')
         headers = {'Content-Type': 'application/json'}
-        while True:
-            reused = self._conn is not None
-            if not reused:
-                self._conn = self._connect()
-            try:
-                self._conn.request('POST', self.api_path + path, body=data, headers=headers)
-                resp = self._conn.getresponse()
-                text = resp.read().decode('utf-8', 'replace')
-            except (ConnectionResetError, BrokenPipeError):   # http.client.RemoteDisconnected is one too
-                self.close()
-                if reused:
-                    continue   # the server closed the idle connection before reading the request: once more
-                raise
-            except (OSError, http.client.HTTPException):
-                self.close()
-                raise
-            if resp.will_close:
-                self.close()
-            if resp.status != 200:
-                raise HTTPError(resp.status, resp.reason, text)
-            return json.loads(text)
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.request('POST', self.api_path + path, body=data, headers=headers)
+            resp = self._conn.getresponse()
+            text = resp.read().decode('utf-8', 'replace')
+        except (OSError, http.client.HTTPException):
+            # the store's caller tries again (the next endpoint, or this one on a new connection)
+            self.close()
+            raise
+        if resp.will_close:
+            self.close()
+        if resp.status != 200:
+            raise HTTPError(resp.status, resp.reason, text)
+        return json.loads(text)
 
     def close(self):
         if self._conn is not None:
