@@ -228,11 +228,9 @@ changes:
   type: list
   elements: str
   sample:
-    - 'create veth cali8e807cde39b with peer eth0 in pod-net-test'
-    - 'set MTU 1450 on eth0 in pod-net-test'
+    - 'create veth cali8e807cde39b with peer eth0 in pod-net-test, MTU 1450, cali8e807cde39b up'
     - 'set eth0 in pod-net-test up'
     - 'add 10.65.0.2/32 to eth0 in pod-net-test'
-    - 'set cali8e807cde39b up'
 gathered:
   description: The veth pairs read, in the form of RV(before).
   returned: when state is gathered

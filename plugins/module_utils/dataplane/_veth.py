@@ -129,9 +129,9 @@ class VethManager(ResourceManager):
                                  and host['link_netnsid'] is not None and cont['link_netnsid'] is not None)
             if obs['paired']:
                 obs['addresses'] = get_addresses(cns.ipr, cont['index'])
-        if host is not None:
-            obs['host_addresses'] = (get_addresses(self.node.ipr, host['index'], socket.AF_INET) if fresh
-                                     else self.node_v4(host['index']))
+        if host is not None and not fresh:
+            # what plan removes in replaced/overridden; the view of a pair (read_after) has no use for it
+            obs['host_addresses'] = self.node_v4(host['index'])
         return obs
 
     @staticmethod
@@ -247,10 +247,12 @@ class VethManager(ResourceManager):
             steps.extend(self._set_aside(e, host))
             host = None
         if host is None:
+            # one request makes the pair with its MTU on both ends and the host end up (the kernel cannot
+            # be asked to set the peer up in the same request: that stays a step of its own)
             steps.extend(self._create(e))
             have, host_addresses, created = [], [], True
-            cont_state = {'mtu': None, 'up': False}
-            host_state = {'mtu': e['mtu'], 'mac': e['host_mac'], 'up': False}
+            cont_state = {'mtu': e['mtu'], 'up': False}
+            host_state = {'mtu': e['mtu'], 'mac': e['host_mac'], 'up': True}
         else:
             have, host_addresses, created = obs['addresses'], obs['host_addresses'], False
             cont_state = {'mtu': cont['mtu'], 'up': cont['up']}
@@ -338,21 +340,22 @@ class VethManager(ResourceManager):
 
     def _create(self, e):
         name, cns = e['host_ifname'], e['cns']
-        kwargs = {'ifname': name, 'kind': 'veth', 'address': e['host_mac']}
+        kwargs = {'ifname': name, 'kind': 'veth', 'address': e['host_mac'], 'state': 'up'}
+        peer = {'ifname': e['container_ifname'], 'net_ns_fd': cns.fd}
         if e['mtu'] is not None:
-            kwargs['mtu'] = e['mtu']
+            kwargs['mtu'] = peer['mtu'] = e['mtu']
         what = 'creating veth %s (peer %s in %s)' % (name, e['container_ifname'], e['container_netns'])
 
         def create():
-            nl_call(what, self.node.ipr.link, 'add',
-                    peer={'ifname': e['container_ifname'], 'net_ns_fd': cns.fd}, **kwargs)
+            nl_call(what, self.node.ipr.link, 'add', peer=peer, **kwargs)
 
         def undo():
             link = get_link(self.node.ipr, name)
             if link is not None:
                 del_link(self.node.ipr, link['index'], 'removing veth %s again' % name)
-        return [('create veth %s with peer %s in %s' % (name, e['container_ifname'], e['container_netns']),
-                 create, undo)]
+        return [('create veth %s with peer %s in %s%s, %s up' % (
+            name, e['container_ifname'], e['container_netns'],
+            '' if e['mtu'] is None else ', MTU %d' % e['mtu'], name), create, undo)]
 
     def _set_aside(self, e, host):
         """Rename the old host end out of the way (removed last), so a failure can put it back."""
