@@ -195,6 +195,7 @@ def via_helper(archive, argv0, stdin_text, timing):
         sock.close()
     timing['roundtrip'] = time.time() - t0
     timing['work'] = reply.get('work')
+    timing['etcd_prepared'] = reply.get('etcd_prepared')
     return reply
 
 

@@ -74,8 +74,26 @@ def peer_ok(conn, mnt):
     return True, 'pid %d' % pid
 
 
-def handle(conn, log):
-    """In the forked child: one request, start to finish."""
+#: a spare worker's prepared etcd connection is opened again when it has waited this long (seconds), so
+#: that a request never finds one that a firewall or load balancer has silently dropped
+SPARE_REFRESH = 60.0
+#: children -> helper messages: a 4-byte length and a marshal'd dict, written in one write() (atomic on a pipe)
+PIPE_MESSAGE_MAX = 4096
+
+
+def notify(fd, message):
+    """Tell the helper something (one atomic write on its pipe); never fails the request."""
+    data = client.marshal.dumps(message)
+    if fd is None or len(data) + 4 > PIPE_MESSAGE_MAX:
+        return
+    try:
+        os.write(fd, len(data).to_bytes(4, 'big') + data)
+    except OSError:
+        pass   # the helper is gone: nothing to tell
+
+
+def handle(conn, log, notify_fd=None):
+    """In the worker: one request, start to finish."""
     request = client.recv_msg(conn)
     conn.sendall(client.ACK)
     started = time.time()
@@ -99,26 +117,100 @@ def handle(conn, log):
         stdout.write(dumps(CNIError(999, 'internal error of the podnet CNI helper: %s'
                                     % traceback.format_exc().strip().splitlines()[-1]).to_json('1.0.0')) + '\n')
         status = 1
+    plugin = sys.modules.get('ansible_collections.podnet.calico.plugins.module_utils.cni._plugin')
     client.send_msg(conn, {'status': status, 'stdout': stdout.getvalue(), 'stderr': stderr.getvalue(),
-                           'work': time.time() - started})
+                           'work': time.time() - started,
+                           'etcd_prepared': bool(plugin is not None and plugin.HINTS.get('used_store'))})
+    if plugin is not None and plugin.LEARNT:
+        notify(notify_fd, {'hints': dict(plugin.LEARNT)})
 
 
-def _child(listener, conn, log):
-    status = 0
+def _prepare(hints, log):
+    """In a spare: what the next request can use ready-made (the etcd connection of the last request)."""
+    from ansible_collections.podnet.calico.plugins.module_utils.cni import _plugin as plugin
+    plugin.HINTS.clear()
+    plugin.HINTS.update((k, v) for k, v in hints.items() if k not in ('store', 'used_store'))
+    if hints.get('etcd'):
+        try:
+            plugin.HINTS['store'] = plugin.prepare_store(hints['etcd'])
+        except Exception as exc:  # pylint: disable=broad-except
+            # the request builds its own and reports what is wrong
+            log.debug('helper spare: preparing the etcd connection failed: %s', exc)
+    return plugin
+
+
+def _set_name(name):
     try:
-        listener.close()
+        with open('/proc/self/comm', 'w') as handle:
+            handle.write(name)
+    except OSError:
+        pass
+
+
+def _spare(listener, mnt, pipes, hints, log):
+    """A worker forked ahead of its request: it prepares, takes the next connection and serves it."""
+    status = 0
+    notify_fd, alive_fd = pipes
+    conn = None
+    try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        handle(conn, log)
+        _set_name('podnet-cni-spare')
+        plugin = _prepare(hints, log)
+        listener.setblocking(False)
+        refresh = time.time() + SPARE_REFRESH
+        while conn is None:
+            ready = select.select([listener, alive_fd], [], [], max(0.0, refresh - time.time()))[0]
+            if alive_fd in ready:
+                return   # the helper is gone (or exiting): a new client starts a new helper
+            if listener in ready:
+                try:
+                    conn, _addr = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+            elif time.time() >= refresh:
+                old = plugin.HINTS.get('store')
+                if old is not None:
+                    old[2].close()
+                plugin = _prepare(hints, log)
+                refresh = time.time() + SPARE_REFRESH
+        _set_name('podnet-cni-work')
+        notify(notify_fd, {'taken': os.getpid()})
+        listener.close()
+        os.close(alive_fd)
+        conn.setblocking(True)
+        ok, why = peer_ok(conn, mnt)
+        if not ok:
+            log.warning('helper: refused a client: %s', why)
+            return
+        handle(conn, log, notify_fd)
     except BaseException:  # pylint: disable=broad-except
         log.error('helper child: %s', traceback.format_exc().replace('\n', ' | '))
         status = 1
     finally:
         try:
-            conn.close()
+            if conn is not None:
+                conn.close()
         finally:
             log.close()
             os._exit(status)
+
+
+def _messages(buf):
+    """Split complete messages off ``buf``: (messages, rest)."""
+    out = []
+    while len(buf) >= 4:
+        size = int.from_bytes(buf[:4], 'big')
+        if len(buf) < 4 + size:
+            break
+        try:
+            message = client.marshal.loads(buf[4:4 + size])
+        except (ValueError, EOFError, TypeError):
+            message = None
+        if isinstance(message, dict):
+            out.append(message)
+        buf = buf[4 + size:]
+    return out, buf
 
 
 def serve(name, idle, log_path):
@@ -141,39 +233,60 @@ def serve(name, idle, log_path):
             # the child will import it again and report the failure as a CNI error, as in-process would
             log.warning('helper: preloading %s failed: %s', module, exc)
     warm_up(log)
-    children = set()
+    notify_r, notify_w = os.pipe()   # workers -> helper: a request taken, what a request learnt
+    alive_r, alive_w = os.pipe()     # helper -> spare: end of file when the helper is gone
+    hints = {}
+    spare = None
+    workers = set()
+    gone = set()   # reaped before their "taken" was read
+    buf = b''
     last = time.time()
     while True:
-        while children:
+        while True:
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
             except OSError:
-                children.clear()
                 break
             if not pid:
                 break
-            children.discard(pid)
-            last = time.time()
-        if not children and time.time() - last >= idle:
+            if pid == spare:
+                spare = None   # ended before its "taken" was read (or without a request): another one follows
+            if pid in workers:
+                workers.discard(pid)
+            else:
+                gone.add(pid)
+        if not workers and time.time() - last >= idle:
             break
-        ready = select.select([listener], [], [], 0.2 if children else max(0.05, min(1.0, idle - (time.time() - last))))[0]
+        if spare is None:
+            try:
+                spare = os.fork()
+            except OSError as exc:
+                log.error('helper: cannot fork a worker: %s', exc)
+                spare = None
+                time.sleep(0.2)
+                continue
+            if spare == 0:
+                os.close(notify_r)
+                os.close(alive_w)
+                _spare(listener, mnt, (notify_w, alive_r), hints, log)
+        ready = select.select([notify_r], [], [], 0.2 if workers else max(0.05, min(1.0, idle - (time.time() - last))))[0]
         if not ready:
             continue
-        try:
-            conn, _addr = listener.accept()
-        except OSError:
-            continue
-        last = time.time()
-        ok, why = peer_ok(conn, mnt)
-        if not ok:
-            log.warning('helper: refused a client: %s', why)
-            conn.close()
-            continue
-        pid = os.fork()
-        if pid == 0:
-            _child(listener, conn, log)
-        children.add(pid)
-        conn.close()
+        buf += os.read(notify_r, 1 << 16)
+        messages, buf = _messages(buf)
+        for message in messages:
+            if 'taken' in message:
+                last = time.time()
+                pid = message['taken']
+                if pid == spare:
+                    spare = None
+                if pid in gone:
+                    gone.discard(pid)
+                else:
+                    workers.add(pid)
+            if isinstance(message.get('hints'), dict):
+                hints.update(message['hints'])
+    os.close(alive_w)   # a spare still waiting exits; one that has just taken a request serves it
     listener.close()
     log.info('helper pid %d: idle for %.1f s, exiting', os.getpid(), idle)
     log.close()

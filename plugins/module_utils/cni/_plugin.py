@@ -14,6 +14,7 @@ that need them.
 import json
 import os
 import subprocess
+import threading
 import time
 
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _spec as spec
@@ -33,6 +34,61 @@ KUBERNETES_DATASTORE_MSG = ('datastore_type kubernetes needs the Kubernetes API 
                             "Calico's own plugin binaries (cni_plugins_calico_impl: upstream)")
 
 
+#: What the node's resident helper learnt from earlier requests and what it prepared for this one
+#: (set by _helper in a spare worker before it takes a request; empty when the plugin runs in-process):
+#: ``etcd``, the datastore settings of the last request; ``block``, (node, key) of the last block assigned
+#: from; ``store``, an EtcdStore already connected with the ``etcd`` settings (see prepare_store).
+HINTS = {}
+#: What this request learnt, for the helper's next spare workers (same keys as HINTS, without ``store``).
+LEARNT = {}
+
+
+def _file_stamps(paths):
+    """(device, inode, size, mtime) of each file: a prepared TLS context is used only while they hold."""
+    stamps = []
+    for path in paths:
+        if path is None:
+            stamps.append(None)
+            continue
+        st = os.stat(path)
+        stamps.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
+
+
+def prepare_store(settings):
+    """An EtcdStore for ``settings`` (as Plugin.store_settings gives them), connected to its first endpoint.
+
+    A spare worker of the resident helper calls this while it waits for a request, so that the TLS
+    handshake with etcd is off the request's path. Returns (settings, file stamps, store).
+    """
+    from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
+    stamps = _file_stamps((settings['ca_cert'], settings['cert'], settings['key']))
+    store = EtcdStore(**settings)
+    try:
+        store.connect()
+    except Exception:
+        store.close()
+        raise
+    return settings, stamps, store
+
+
+def take_prepared_store(settings):
+    """The prepared store when it was made for exactly these settings and files and is still connected."""
+    prepared = HINTS.pop('store', None)
+    if prepared is None:
+        return None
+    made_for, stamps, store = prepared
+    try:
+        if made_for == settings and _file_stamps((settings['ca_cert'], settings['cert'], settings['key'])) == stamps \
+                and store.connected():
+            HINTS['used_store'] = True
+            return store
+    except OSError:
+        pass
+    store.close()
+    return None
+
+
 def store_error(exc, what):
     """A datastore failure as a CNI error; an unreachable etcd is worth retrying."""
     if isinstance(exc, StoreUnavailableError):
@@ -46,6 +102,27 @@ def store_error(exc, what):
     if field and field != 'etcd_endpoints' and about_files:
         return CNIError(spec.INVALID_CONFIG, 'invalid network config: %s: %s' % (what, text))
     return CNIError(spec.IO_FAILURE, '%s: %s' % (what, text))
+
+
+class Background(object):
+    """``func(*args)`` in a thread of its own (for a datastore write that waits on the network); ``wait``."""
+
+    def __init__(self, func, *args):
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(func, args))
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, func, args):
+        try:
+            func(*args)
+        except BaseException as exc:  # pylint: disable=broad-except
+            self.error = exc
+
+    def wait(self):
+        """Wait for it; True when it succeeded (its error, if any, is kept in ``error``)."""
+        self._thread.join()
+        return self.error is None
 
 
 class Plugin(object):
@@ -93,18 +170,26 @@ class Plugin(object):
         if self.conf.datastore_type == 'kubernetes':
             raise CNIError(spec.INVALID_CONFIG, KUBERNETES_DATASTORE_MSG % (self.conf.kubeconfig,))
 
+    def store_settings(self):
+        """The EtcdStore arguments of this request (also the key of a prepared store)."""
+        return {'endpoints': list(self.conf.etcd_endpoints), 'ca_cert': self.conf.etcd_ca_cert_file,
+                'cert': self.conf.etcd_cert_file, 'key': self.conf.etcd_key_file,
+                'timeout': float(os.environ.get('PODNET_CNI_ETCD_TIMEOUT', '5')), 'api_path': '/v3/'}
+
     @property
     def store(self):
         if self._store is None:
             self.require_etcd()
             from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
-            try:
-                self._store = EtcdStore(self.conf.etcd_endpoints, ca_cert=self.conf.etcd_ca_cert_file,
-                                        cert=self.conf.etcd_cert_file, key=self.conf.etcd_key_file,
-                                        timeout=float(os.environ.get('PODNET_CNI_ETCD_TIMEOUT', '5')),
-                                        api_path='/v3/')
-            except StoreError as exc:
-                raise store_error(exc, 'opening the etcd datastore')
+            settings = self.store_settings()
+            store = take_prepared_store(settings)
+            if store is None:
+                try:
+                    store = EtcdStore(**settings)
+                except StoreError as exc:
+                    raise store_error(exc, 'opening the etcd datastore')
+            LEARNT['etcd'] = settings
+            self._store = store
         return self._store
 
     @property
@@ -147,10 +232,14 @@ class Plugin(object):
         """Assign (or find) the handle's address; returns (ip, changed)."""
         if self._allocator is None:
             from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
-            # what an assignment reads first (pools, the handle, the node's affinities, the IPAM config)
-            # in one round trip
+            # what an assignment reads first (pools, the handle, the node's affinities, the IPAM config,
+            # and the block this node assigned from last time, when the helper knows it) in one round trip
+            keys = [ipam_model.handle_key(self.handle), ipam_model.CONFIG_KEY]
+            last_block = HINTS.get('block')
+            if last_block and last_block[0] == self.node:
+                keys.append(last_block[1])
             self._allocator = Allocator(ReadAhead(
-                self.store, keys=[ipam_model.handle_key(self.handle), ipam_model.CONFIG_KEY],
+                self.store, keys=keys,
                 prefixes=[(ipam_model.POOL_PREFIX, False), (ipam_model.affinity_prefix(self.node), True)]))
         attributes = {'node': self.node, 'timestamp': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}
         if self.env.k8s_namespace:
@@ -170,6 +259,7 @@ class Plugin(object):
                 raise store_error(exc, 'assigning an address to handle %s' % self.handle)
             self.log.info('IPAM: %s handle %s -> %s (block %s)', 'assigned' if got['changed'] else 'found',
                           self.handle, got['ip'], got['block'])
+            LEARNT['block'] = (self.node, ipam_model.block_key(got['block']))
             return got['ip'], got['changed']
         raise CNIError(spec.IPAM_FAILURE, 'no address for handle %s: %s' % (self.handle, last))
 
@@ -311,6 +401,7 @@ class Plugin(object):
                 raise CNIError(spec.IPAM_FAILURE, 'IPAM plugin %s gave no address: %r' % (conf.ipam_type, got))
         cidr = '%s/32' % ip
         cache = engine.NamespaceCache()
+        wep_write = None
         try:
             try:
                 # 2. the veth pair (calico_veth), eth0 with the pod's /32
@@ -320,6 +411,9 @@ class Plugin(object):
                 undo.append(('remove veth %s' % host_ifname,
                              lambda: self._remove_veth(engine, host_ifname)))
                 pair = pairs['pairs'][0]
+                # 6. the WorkloadEndpoint, written once its interface exists: its round trip to etcd runs in
+                # a thread while steps 3 to 5 (netlink and sysctls, no datastore) run here
+                wep_write = Background(self._write_wep, host_ifname, cidr)
                 # 3. proxy-ARP and forwarding on the host end (proxy_arp)
                 engine.proxy_arp(cache, [{'interface': host_ifname}])
                 # 4. the pod's gateway and default route (calico_route in the pod)
@@ -333,9 +427,12 @@ class Plugin(object):
                 raise CNIError(code, 'wiring the pod (%s): %s' % (host_ifname, exc))
         finally:
             cache.close()
+            if wep_write is not None and wep_write.wait():
+                # written (whatever happened here meanwhile): a failure undoes it with the rest
+                undo.append(('delete WorkloadEndpoint of %s' % host_ifname, lambda: self._delete_wep(only_ours=True)))
+        if wep_write is not None and wep_write.error is not None:
+            raise wep_write.error
         self.log.info('wired %s <-> %s in %s with %s', host_ifname, env.ifname, netns, cidr)
-        # 6. the WorkloadEndpoint
-        self._write_wep(host_ifname, cidr, undo)
         result = {
             'cniVersion': conf.cni_version,
             'interfaces': [{'name': host_ifname, 'mac': pair.get('host_mac') or engine.HOST_MAC},
@@ -346,7 +443,7 @@ class Plugin(object):
         }
         return result
 
-    def _write_wep(self, host_ifname, cidr, undo):
+    def _write_wep(self, host_ifname, cidr):
         namespace, name = self.wep_ids()
         key = wep.wep_key(namespace, name)
         record = wep.new_wep(namespace, name, self.node, 'k8s' if self.is_k8s else 'cni', self.env.k8s_pod,
@@ -372,7 +469,6 @@ class Plugin(object):
                            % (key, exc))
         except StoreError as exc:
             raise store_error(exc, 'writing WorkloadEndpoint %s' % key)
-        undo.append(('delete WorkloadEndpoint %s' % name, lambda: self._delete_wep(only_ours=True)))
         self.log.info('WorkloadEndpoint %s written', key)
 
     def _read_wep(self):

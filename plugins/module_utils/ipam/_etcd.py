@@ -16,6 +16,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import ssl
 from urllib.parse import urlsplit
 
@@ -118,6 +119,41 @@ class Endpoint(object):
             raise HTTPError(resp.status, resp.reason, text)
         return json.loads(text)
 
+    def connect(self):
+        """Open the connection now (TCP and, for https, the TLS handshake) instead of at the first request."""
+        if self._conn is None:
+            self._conn = self._connect()
+        if self._conn.sock is None:
+            try:
+                self._conn.connect()
+            except Exception:
+                self.close()
+                raise
+
+    def connected(self):
+        """True while the kept-alive connection is open and the server has sent nothing on it but TLS
+        records of its own (TLS 1.3 session tickets arrive after the handshake); a close or anything
+        else means the connection is not usable."""
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is None:
+            return False
+        old = sock.gettimeout()
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return True
+            sock.settimeout(0)
+            sock.recv(1)   # b'' (closed) or an answer nobody asked for: either way, not usable
+            return False
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return True    # only TLS records of the server's own were waiting
+        except (OSError, ValueError):
+            return False
+        finally:
+            try:
+                sock.settimeout(old)
+            except OSError:
+                pass
+
     def close(self):
         if self._conn is not None:
             try:
@@ -201,6 +237,13 @@ class EtcdStore(Store):
 
     def describe(self):
         return 'etcd:%s' % ','.join(self.endpoints)
+
+    def connect(self):
+        """Connect to the endpoint the next request goes to (see Endpoint.connect)."""
+        self._clients[self._current].connect()
+
+    def connected(self):
+        return self._clients[self._current].connected()
 
     # -- transport -------------------------------------------------------------------------
 

@@ -284,6 +284,22 @@ def test_failure_after_the_veth_undoes_everything(cni_node, pods):
     assert_gone(cni_node, pod)
 
 
+def test_failure_after_the_endpoint_write_began_undoes_it_too(cni_node, pods):
+    """The pod's gateway route slot (169.254.1.1/32) is held by a route that is not ours, so a step after the
+    veth fails while the WorkloadEndpoint write runs beside it: the endpoint is removed with the rest."""
+    pod = pods("wepundo")
+    for cmd in (["link", "add", "other0", "type", "veth", "peer", "name", "other1"], ["link", "set", "other0", "up"],
+                ["route", "add", "169.254.1.1/32", "dev", "other0", "proto", "static"]):
+        subprocess.run(["ip", "-n", pod.netns_name] + cmd, check=True)
+    res = pod.call("ADD", cni_node.conf())
+    assert res.rc == 1, res
+    assert "169.254.1.1" in res.json["msg"] and "not ours" in res.json["msg"], res
+    assert_gone(cni_node, pod)
+    with open(cni_node.log_path) as handle:
+        undone = [line for line in handle if pod.container_id in line and "undone" in line]
+    assert undone and "delete WorkloadEndpoint" in undone[-1], undone   # it had been written, then removed
+
+
 def test_killed_mid_add_then_del_is_clean(cni_node, pods):
     pod = pods("killed")
     conf = cni_node.conf()

@@ -26,7 +26,8 @@ HELPER_FLAG = client.HELPER_FLAG.encode()
 
 
 def helpers(netns):
-    """{pid: socket name} of the podnet CNI helpers running in namespace ``netns``."""
+    """{pid: socket name} of the podnet CNI helpers running in namespace ``netns`` (not their workers, which
+    carry the same command line: a worker's parent is a helper)."""
     out = subprocess.run(["ip", "netns", "pids", netns], stdout=subprocess.PIPE, text=True, check=False).stdout
     found = {}
     for pid in out.split():
@@ -39,7 +40,23 @@ def helpers(netns):
             continue
         if HELPER_FLAG in argv and state != "Z":
             found[int(pid)] = argv[argv.index(HELPER_FLAG) + 1].decode()
-    return found
+    return dict((pid, name) for pid, name in found.items() if parent(pid) not in found)
+
+
+def parent(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def gone(pid, timeout=5.0):
@@ -209,8 +226,9 @@ def test_worker_killed_mid_request_gives_a_cni_error(plugin, nodes, tmp_path):
         (helper,) = list(helpers(node))
 
         def workers():
+            # the helper's children that have taken a request (a spare waiting for one is named otherwise)
             with open("/proc/%d/task/%d/children" % (helper, helper)) as handle:
-                return set(int(p) for p in handle.read().split())
+                return set(int(p) for p in handle.read().split() if comm(int(p)) == "podnet-cni-work")
         before = workers()   # the first call's worker may not be reaped yet
         env = dict(cni_env("ADD", "killme0", "/run/netns/%s" % pod, "eth0", k8s_args("default", "killme", "killme0")),
                    PODNET_CNI_ETCD_TIMEOUT="60")
@@ -294,3 +312,41 @@ def test_client_bytecode_copy_is_made_once_and_used_only_when_safe(plugin, nodes
     os.chmod(path, 0o644)
     assert version(plugin, node, timing)["bytecode"] == "archive"
     assert version(plugin, node, timing)["bytecode"] == "cache"
+
+
+def test_spare_worker_connects_to_etcd_ahead_while_the_tls_files_hold(cni_node, tmp_path):
+    """The worker forked ahead of a request opens the connection (TLS handshake included) to the etcd of
+    the requests before it; a request uses it only when its settings and TLS files are the same, and
+    works either way."""
+    timing = str(tmp_path / "timing.jsonl")
+    conf = cni_node.conf()
+    made = []
+
+    def add(i):
+        pod = add_netns("%s-prep%d" % (TEST_PREFIX, i))
+        cid = "%s-prep%d" % (TEST_PREFIX, i)
+        env = dict(cni_env("ADD", cid, "/run/netns/" + pod, "eth0", k8s_args("default", "prep-%d" % i, cid)),
+                   PODNET_CNI_TIMING_FILE=timing)
+        made.append((pod, env))
+        res = call(cni_node.calico, cni_node.name, conf, env)
+        assert res.rc == 0, res
+        with open(timing) as handle:
+            record = json.loads(handle.readlines()[-1])
+        assert record["mode"] == "helper", record
+        return record
+
+    try:
+        first = [add(i) for i in range(3)]
+        # the third request's worker was forked when the second was taken: the first had taught the helper
+        assert first[2]["etcd_prepared"] is True, first
+        cert = conf["etcd_cert_file"]
+        st = os.stat(cert)
+        os.utime(cert, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+        # forked before the file changed: its connection is not used, the request makes its own
+        assert add(3)["etcd_prepared"] is False
+        # forked after: prepared with the file as it is now
+        assert add(4)["etcd_prepared"] is True
+    finally:
+        for pod, env in made:
+            call(cni_node.calico, cni_node.name, conf, dict(env, CNI_COMMAND="DEL"))
+            kill_netns(pod)

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._etcd import EtcdStore
@@ -71,6 +75,49 @@ def test_unreachable_etcd_names_the_option():
     with pytest.raises(StoreUnavailableError) as err:
         store.get("/calico/x")
     assert "etcd_endpoints" in str(err.value) and err.value.option == "etcd_endpoints"
+
+
+@pytest.mark.parametrize("kind", ["etcd_plain", "etcd_tls"])
+def test_connect_ahead_then_use_the_same_connection(request, kind):
+    """connect() opens the connection (and TLS handshake) before the first request; connected() stays true
+    after the server's own TLS records (session tickets) and the first request goes over that connection."""
+    server = request.getfixturevalue(kind)
+    store = EtcdStore(**server.store_kwargs())
+    try:
+        assert not store.connected()
+        store.connect()
+        sock = store._clients[0]._conn.sock
+        time.sleep(0.3)   # what the server sends after the handshake has arrived by now
+        assert store.connected()
+        rev = store.create("/calico/t/ahead", "x")
+        assert store._clients[0]._conn.sock is sock
+        assert store.get("/calico/t/ahead") == ("x", rev)
+        assert store.connected()
+    finally:
+        store.close()
+
+
+def test_connected_is_false_once_the_server_closed_the_connection():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def close_at_once():
+        conn, _addr = listener.accept()
+        conn.close()
+    thread = threading.Thread(target=close_at_once)
+    thread.start()
+    store = EtcdStore(["http://127.0.0.1:%d" % listener.getsockname()[1]], timeout=2)
+    try:
+        store.connect()
+        thread.join(5)
+        deadline = time.time() + 5
+        while store.connected() and time.time() < deadline:
+            time.sleep(0.02)
+        assert not store.connected()
+    finally:
+        store.close()
+        listener.close()
 
 
 def test_failover_to_second_endpoint(etcd_plain):
