@@ -89,7 +89,8 @@ def split(samples):
     return {"total": statistics.median(walls), "client_start": statistics.median([w - t for w, t in zip(walls, trips)]),
             "client_cpu": statistics.median(cpus),
             "roundtrip": statistics.median(trips), "work": statistics.median(works),
-            "modes": sorted(set("%s/%s" % (r.get("mode"), r.get("bytecode")) for _w, r in samples))}
+            "modes": sorted(set("%s/%s" % (r.get("mode"), r.get("bytecode")) for _w, r in samples)),
+            "etcd_prepared": sum(1 for _w, r in samples if r.get("etcd_prepared"))}
 
 
 def timed(cmd, runs=10):
@@ -193,9 +194,9 @@ def main():
     for label, key, n in (("cold (starts the helper)", "add_cold", len(cold)), ("warm", "add_warm", len(warm))):
         got = report[key]
         print("plugin ADD exec'd directly, %s, median of %d (s): total %.3f = client start %.3f + helper round "
-              "trip %.3f (of which work %.3f) [%s]; the client's own CPU %.3f" % (
-                  label, n, got["total"], got["client_start"], got["roundtrip"], got["work"], ",".join(got["modes"]),
-                  got["client_cpu"]))
+              "trip %.3f (of which work %.3f) [%s]; the client's own CPU %.3f; %d of %d used a prepared etcd "
+              "connection" % (label, n, got["total"], got["client_start"], got["roundtrip"], got["work"],
+                              ",".join(got["modes"]), got["client_cpu"], got["etcd_prepared"], n))
     if crowded:
         got = report["add_warm_crowded"]
         print("plugin ADD exec'd directly, warm, %d pods already on the node, median of %d (s): total %.3f = client "

@@ -11,7 +11,7 @@ move, only the imports below change.
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, NamespaceCache, get_addresses, get_links, get_routes)
+    DataplaneError, LinkIndex, NamespaceCache, get_addresses, get_routes)
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC, host_ifname, workload_id
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
@@ -59,10 +59,10 @@ def warm_up():
     cache = NamespaceCache()
     try:
         ns = cache.get(None)
-        links = get_links(ns.ipr)
-        for link in links.values():
-            get_addresses(ns.ipr, link['index'])
-            break
-        get_routes(ns.ipr, socket.AF_INET, dict((d['index'], d['ifname']) for d in links.values()))
+        links = LinkIndex(ns.ipr)
+        names = links.names()
+        if names:
+            get_addresses(ns.ipr, min(names))
+        get_routes(ns.ipr, socket.AF_INET, names)
     finally:
         cache.close()

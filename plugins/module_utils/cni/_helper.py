@@ -7,17 +7,21 @@ Started by a client (_client.py) that found none. It binds its abstract unix soc
 helper of the same name loses the bind and exits: one helper per network namespace, mount namespace
 and plugin build), then imports the plugin's heavy modules once (pyroute2, the etcd store, the engines and the
 allocator), does once the one-time work that every request would otherwise repeat (warm_up: pyroute2's
-netlink decoders, OpenSSL's configuration), and forks one child per request: the child runs the plugin's
-code exactly as the executable would (_main.main with the request's environment and stdin, under the
-container's lock), sends back stdout and the exit status, and exits. The warm-up's netlink socket is
-closed before the first fork and no etcd session is ever opened in the helper itself, so requests share
-nothing. Only peers with uid 0 in the helper's own mount namespace are
-served. The helper exits after ``idle`` seconds without a request and without a running child.
+netlink decoders, OpenSSL's configuration), and keeps one worker forked ahead of the next request (the
+spare). The spare connects to the etcd of the previous requests while it waits, takes the next
+connection itself, tells the helper (a pipe), which forks the next spare, and runs the plugin's code
+exactly as the executable would (_main.main with the request's environment and stdin, under the
+container's lock), sends back stdout and the exit status, and exits. The helper itself never opens a
+netlink socket after the warm-up nor an etcd session: requests share nothing but what the workers tell
+the helper (the etcd settings and the last block, paths and keys only). Only peers with uid 0 in the
+helper's own mount namespace are served. The helper exits after ``idle`` seconds without a request and
+without a running worker; a waiting spare exits with it.
 """
 
 import errno
 import gc
 import io
+import marshal
 import os
 import select
 import signal
@@ -83,7 +87,7 @@ PIPE_MESSAGE_MAX = 4096
 
 def notify(fd, message):
     """Tell the helper something (one atomic write on its pipe); never fails the request."""
-    data = client.marshal.dumps(message)
+    data = marshal.dumps(message)
     if fd is None or len(data) + 4 > PIPE_MESSAGE_MAX:
         return
     try:
@@ -204,7 +208,7 @@ def _messages(buf):
         if len(buf) < 4 + size:
             break
         try:
-            message = client.marshal.loads(buf[4:4 + size])
+            message = marshal.loads(buf[4:4 + size])
         except (ValueError, EOFError, TypeError):
             message = None
         if isinstance(message, dict):

@@ -338,6 +338,11 @@ class LinkIndex(object):
             self._by_index = dict((d['index'], d) for d in self._all.values())
         return self._all
 
+    def names(self):
+        """ifindex -> name of every link (what get_routes needs to name each route's device)."""
+        self.all()
+        return dict((index, link['ifname']) for index, link in self._by_index.items())
+
     def get(self, name):
         """The link called ``name``, or None."""
         if name not in self._by_name and self._all is None:
@@ -420,7 +425,7 @@ def route_dict(msg, names=None):
 def get_routes(ipr, family=socket.AF_INET, names=None):
     """Every route of one family in every table; ``names`` maps ifindex to ifname for ``dev``."""
     if names is None:
-        names = dict((d['index'], d['ifname']) for d in get_links(ipr).values())
+        names = LinkIndex(ipr).names()
     return [route_dict(m, names) for m in dump('the routes', ipr.route, 'dump', family=family)]
 
 

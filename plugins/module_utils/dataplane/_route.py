@@ -171,7 +171,7 @@ class RouteManager(ResourceManager):
         """
         if ns.inode not in self._state:
             links = LinkIndex(ns.ipr)
-            names = dict((d['index'], d['ifname']) for d in links.all().values()) if self.all_links else {}
+            names = links.names() if self.all_links else {}
             routes = get_routes(ns.ipr, socket.AF_INET, names)
             if self.want_v6:
                 routes += get_routes(ns.ipr, socket.AF_INET6, names)
