@@ -299,6 +299,19 @@ def get_link(ipr, ifname=None, index=None):
     return link_dict(msgs[0]) if msgs else None
 
 
+def set_link(ipr, ifname, what, label, **kwargs):
+    """Set attributes (state, mtu, address) of the link called ``ifname`` in one request: the kernel finds
+    the link by its name (no lookup of the index first). ``label`` names the namespace in the error."""
+    try:
+        ipr.link('set', ifname=ifname, **kwargs)
+    except NetlinkError as exc:
+        if getattr(exc, 'code', None) == errno.ENODEV:
+            raise DataplaneError('%s failed: %s is gone from %s' % (what, ifname, label))
+        err = DataplaneError('%s failed: %s' % (what, describe_error(exc)))
+        err.code = getattr(exc, 'code', None)
+        raise err
+
+
 def del_link(ipr, index, what):
     try:
         ipr.link('del', index=index)

@@ -20,7 +20,7 @@ import socket
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
     DataplaneError, NetlinkError, add_address, del_address, del_fdb, del_link, del_neighbour, describe_error,
     get_addresses, get_fdb, get_link, get_links, get_neighbours, get_routes, nl_call, replace_fdb,
-    replace_neighbour, replace_route,
+    replace_neighbour, replace_route, set_link,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     IPIP_IFNAME, POD_GATEWAY, VXLAN_IFNAME, VXLAN_PORT, VXLAN_V6_IFNAME, VXLAN_VNI, NamingError, normalize_mac,
@@ -390,7 +390,7 @@ class TunnelManager(ResourceManager):
 
     def _setter(self, name, **kwargs):
         what = 'setting %s on %s' % (', '.join('%s %s' % kv for kv in sorted(kwargs.items())), name)
-        return lambda: nl_call(what, self.ns.ipr.link, 'set', index=self._index(name, what), **kwargs)
+        return lambda: set_link(self.ns.ipr, name, what, self.ns.label, **kwargs)
 
     def _addr(self, func, name, cidr):
         what = '%s %s %s %s' % ('adding' if func is add_address else 'removing', cidr,

@@ -16,6 +16,7 @@ import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
     DataplaneError, LinkIndex, add_address, del_address, del_link, dump, get_addresses, get_link, get_routes, nl_call,
+    set_link,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     HOST_MAC, POD_GATEWAY, NamingError, host_ifname as calico_host_ifname, is_calico_host_ifname, normalize_mac,
@@ -321,13 +322,9 @@ class VethManager(ResourceManager):
         return (name, before, after, steps)
 
     # ------------------------------------------------------------ steps (run later, outside check mode)
-    def _setter(self, ns, ifname, what, **kwargs):
-        def run():
-            link = get_link(ns.ipr, ifname)
-            if link is None:
-                raise DataplaneError('%s failed: %s is gone from %s' % (what, ifname, ns.label))
-            nl_call(what, ns.ipr.link, 'set', index=link['index'], **kwargs)
-        return run
+    @staticmethod
+    def _setter(ns, ifname, what, **kwargs):
+        return lambda: set_link(ns.ipr, ifname, what, ns.label, **kwargs)
 
     @staticmethod
     def _addr(func, ns, ifname, cidr, what):
