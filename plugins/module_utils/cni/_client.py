@@ -51,7 +51,8 @@ class Fallback(Exception):
 
 # ---------------------------------------------------------------------------------------------- identity
 def archive_path():
-    """The zip application this code runs from, or None (then there is no helper: in-process only)."""
+    """The executable this code runs from (its loader is the ``archive``), or None (then there is no helper:
+    in-process only)."""
     archive = getattr(globals().get('__loader__'), 'archive', None)
     if archive and os.path.isfile(archive):
         return os.path.realpath(archive)
@@ -80,7 +81,8 @@ def socket_name(path):
 
 # ---------------------------------------------------------------------------------------------- bytecode
 #: where this module's code was loaded from: 'cache' when the executable's entry point found the node's
-#: bytecode copy (it sets this), else the archive (the entry point then calls save_bytecode)
+#: bytecode copy (it sets this), else the executable's carried modules, the "archive" (the entry point then
+#: calls save_bytecode)
 BYTECODE = 'archive'
 
 

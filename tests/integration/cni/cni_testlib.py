@@ -25,7 +25,7 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 def build_plugin(directory, python=DEBIAN_PYTHON, pyc=False):
-    """Build calico (zipapp) and calico-ipam (link) into ``directory``; return the directory."""
+    """Build calico (one Python file) and calico-ipam (link) into ``directory``; return the directory."""
     os.makedirs(directory, exist_ok=True)
     cmd = [sys.executable, BUILDER, "--collection", ROOT, "--output", os.path.join(directory, "calico"),
            "--python", python]

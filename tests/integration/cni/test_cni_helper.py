@@ -283,12 +283,11 @@ def test_helper_serves_only_uid_0_in_its_mount_namespace(plugin, nodes, tmp_path
 
 
 def _bytecode_path(plugin):
-    """The client bytecode copy the plugin's entry point looks for (from the archive's __main__)."""
+    """The client bytecode copy the plugin's loader looks for (named in the executable's first lines)."""
     import re
-    import zipfile
-    with zipfile.ZipFile(plugin) as archive:
-        main = archive.read("__main__.py").decode()
-    digest = re.search(r"client-%s\.%s' % \('([0-9a-f]{16})'", main).group(1)
+    with open(plugin) as handle:
+        loader = handle.read().split("\n# podnet-cni-payload", 1)[0]
+    digest = re.search(r"client-%s\.%s' % \('([0-9a-f]{16})'", loader).group(1)
     tag = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.implementation.cache_tag)"],
                          stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
     return "/run/podnet-cni/bytecode/client-%s.%s" % (digest, tag)
@@ -300,14 +299,14 @@ def test_client_bytecode_copy_is_made_once_and_used_only_when_safe(plugin, nodes
     path = _bytecode_path(plugin)
     if os.path.exists(path):
         os.unlink(path)
-    assert version(plugin, node, timing)["bytecode"] == "archive"   # none yet: compiled from the archive
+    assert version(plugin, node, timing)["bytecode"] == "archive"   # none yet: compiled from the carried source
     st = os.stat(path)
     assert st.st_uid == 0 and oct(st.st_mode & 0o777) == "0o644", oct(st.st_mode)
     assert version(plugin, node, timing)["bytecode"] == "cache"
     os.chmod(path, 0o666)                                             # writable by others: never loaded
     assert version(plugin, node, timing)["bytecode"] == "archive"
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"              # and replaced by a good copy
-    with open(path, "wb") as handle:                                  # a broken copy: the archive, same answer
+    with open(path, "wb") as handle:                                  # a broken copy: the source, same answer
         handle.write(b"\xe3not bytecode")
     os.chmod(path, 0o644)
     assert version(plugin, node, timing)["bytecode"] == "archive"
