@@ -195,6 +195,13 @@ def build(collection_root, output, interpreter, pyc=False):
     return output
 
 
+def carried(path):
+    """{path inside the collection tree: bytes} of the modules an executable built here carries."""
+    with open(path, 'rb') as handle:
+        body = handle.read().split(b'\n' + MARK.encode('ascii') + b'\n', 1)[1]
+    return marshal.loads(zlib.decompress(base64.b64decode(b''.join(line[1:] for line in body.splitlines()))))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--collection', required=True, help='root of the podnet.calico collection')

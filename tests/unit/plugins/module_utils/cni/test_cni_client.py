@@ -110,3 +110,46 @@ def test_lock_serialises_processes_and_del_removes_the_file(tmp_path):
     finally:
         first.wait(10)
         first.stdout.close()
+
+
+def _builder():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))))))
+    sys.path.insert(0, os.path.join(root, "roles", "cni_plugins", "files"))
+    import podnet_cni_build
+    return root, podnet_cni_build
+
+
+@pytest.mark.parametrize("pyc", [False, True])
+def test_executable_is_a_plain_script_carrying_the_modules(tmp_path, pyc):
+    """The built file is no zip, carries every module of plugins/module_utils, and answers VERSION from them."""
+    import zipfile
+    root, builder = _builder()
+    out = builder.build(root, str(tmp_path / "calico"), sys.executable, pyc=pyc)
+    assert not zipfile.is_zipfile(out)
+    carried = builder.carried(out)
+    sources = set()
+    for directory, _subdirs, names in os.walk(os.path.join(root, "plugins", "module_utils")):
+        sources.update(os.path.relpath(os.path.join(directory, n), root) for n in names if n.endswith(".py"))
+    assert sources and all("ansible_collections/podnet/calico/" + s in carried for s in sources)
+    assert any(name.endswith(".pyc") for name in carried) is pyc
+    res = subprocess.run([out], input="", env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert res.returncode == 0 and "1.1.0" in json.loads(res.stdout)["supportedVersions"], res
+    again = builder.build(root, str(tmp_path / "calico2"), sys.executable, pyc=pyc)
+    with open(out, "rb") as one, open(again, "rb") as two:
+        assert one.read() == two.read()   # reproducible: an unchanged source is a byte-identical file
+
+
+def test_executable_prefers_its_own_modules_over_a_copy_on_the_path(tmp_path):
+    """A copy of the collection on sys.path (site-packages on a node) never replaces the carried modules."""
+    root, builder = _builder()
+    out = builder.build(root, str(tmp_path / "calico"), "/usr/bin/env python3")
+    shadow = tmp_path / "shadow" / "ansible_collections" / "podnet" / "calico" / "plugins" / "module_utils" / "cni"
+    shadow.mkdir(parents=True)
+    (shadow / "_main.py").write_text("raise SystemExit('the copy on the path was imported')\n")
+    # no -I in the first line: PYTHONPATH is read, and the copy is on the path
+    res = subprocess.run([out], input="", env={"CNI_COMMAND": "VERSION", "PATH": os.path.dirname(sys.executable)
+                                               + ":/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "shadow")},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert res.returncode == 0 and "supportedVersions" in res.stdout, res
