@@ -51,7 +51,7 @@ options:
   node:
     description:
       - The node (Calico's host name) the address is for; its blocks are used first.
-      - Required with O(state=merged).
+      - Required with O(state=merged), unless every item of O(handles) names its own node.
       - With O(state=deleted) and neither O(handle), O(handles) nor O(live_handles), releases the
         node's empty blocks and their affinities (what happens when a node leaves the cluster).
       - With O(live_handles), limits the leak release to addresses of this node.
@@ -69,6 +69,11 @@ options:
         only those (a handle that already held its address keeps it); a pool this task created is deleted
         again when no block is left in it. When that undo cannot finish (the datastore became
         unreachable), the error lists the handles that stay assigned in RV(not_undone).
+      - Items may name their own node (O(handles[].node)), for example one tunnel address for each node
+        of a play in one task. The items are then assigned node by node (in the order each node first
+        appears), and the undo above applies to the node whose assignment failed; the handles of the
+        nodes done before it keep their addresses, as they would after one task per node, and the
+        error names them.
     type: list
     elements: dict
     suboptions:
@@ -82,6 +87,11 @@ options:
       attributes:
         description: Attributes for this handle, merged over O(attributes).
         type: dict
+      node:
+        description:
+          - The node this handle's address is for (O(state=merged) only), instead of O(node).
+        type: str
+        version_added: 1.1.0
   ip:
     description:
       - Ask for this address. It must be inside O(pool) and free, or already held by O(handle).
@@ -305,8 +315,12 @@ assignments:
     changed:
       description: Whether this handle got its address in this run.
       type: bool
+    node:
+      description: The node the address is for (O(node), or the item's own node).
+      type: str
+      version_added: 1.1.0
   sample:
-    - {handle: default.nginx, ip: 10.244.0.3, block: 10.244.0.0/26, changed: true}
+    - {handle: default.nginx, ip: 10.244.0.3, block: 10.244.0.0/26, changed: true, node: node1}
 released:
   description: The handles released (or that would be released in check mode) with their addresses.
   returned: O(state=deleted)
@@ -366,6 +380,7 @@ def argument_spec():
             handle=dict(type='str', required=True),
             ip=dict(type='str'),
             attributes=dict(type='dict'),
+            node=dict(type='str'),
         )),
         ip=dict(type='str'),
         attributes=dict(type='dict'),
@@ -396,12 +411,18 @@ class IPAMRequest(object):
         self.items = []
         if params['handle'] is not None:
             self.items.append({'handle': params['handle'], 'ip': params['ip'],
-                               'attributes': params['attributes'], 'option': 'handle'})
+                               'attributes': params['attributes'], 'option': 'handle', 'node': self.node})
         for i, item in enumerate(params['handles'] or []):
             attrs = dict(params['attributes'] or {})
             attrs.update(item.get('attributes') or {})
+            if item.get('node') is not None:
+                try:
+                    check_node(item['node'])
+                except IPAMError as exc:
+                    raise IPAMError('handles[%d].%s' % (i, exc), 'handles[%d].node' % i)
             self.items.append({'handle': item['handle'], 'ip': item.get('ip'), 'attributes': attrs,
-                               'option': 'handles[%d].handle' % i})
+                               'option': 'handles[%d].handle' % i,
+                               'node': item['node'] if item.get('node') is not None else self.node})
         seen = set()
         for item in self.items:
             check_handle(item['handle'], item['option'])
@@ -412,6 +433,8 @@ class IPAMRequest(object):
             check_node(self.node)
         self.pool_options = dict((k, params.get(k)) for k in ('ipip_mode', 'vxlan_mode', 'nat_outgoing', 'node_selector'))
         if self.state == 'merged':
+            if any(item['node'] is None for item in self.items):
+                raise IPAMError('state=merged needs node (or a node on every item of handles)', 'node')
             for item in self.items:
                 Allocator.check_ip(item['ip'], self.pool)
             if params['block_size'] is not None:
@@ -425,17 +448,45 @@ class IPAMRequest(object):
             Allocator.check_ip(None, self.pool)
 
 
+def _by_node(items):
+    """The items grouped by node, each node in the order it first appears."""
+    groups = []
+    for item in items:
+        for node, group in groups:
+            if node == item['node']:
+                group.append(item)
+                break
+        else:
+            groups.append((item['node'], [item]))
+    return groups
+
+
 def merged(alloc, req, params):
-    results = assign_batch(alloc, req.items, req.node, req.pool, block_size=params['block_size'],
-                           strict_affinity=params['strict_affinity'], pool_options=req.pool_options,
-                           node_labels=req.node_labels)
+    results = []
+    done = []             # (node, results) of the nodes assigned before a failure
+    for node, items in _by_node(req.items):
+        try:
+            batch = assign_batch(alloc, items, node, req.pool, block_size=params['block_size'],
+                                 strict_affinity=params['strict_affinity'], pool_options=req.pool_options,
+                                 node_labels=req.node_labels)
+        except BatchError as exc:
+            if not done:
+                raise
+            kept = ', '.join('%s %s' % (r['handle'], r['ip']) for _n, rs in done for r in rs if r['changed'])
+            raise BatchError('node %s: %s; the handles of the nodes before it (%s) keep their addresses%s'
+                             % (node, exc, ', '.join(n for n, _rs in done), ': ' + kept if kept else ''),
+                             exc.option, exc.details)
+        for r in batch:
+            r['node'] = node
+        done.append((node, batch))
+        results.extend(batch)
     changes = []
     for r in results:
         if r.get('pool_created'):
             pool = alloc._pool_cache.get(req.pool) or {}
             changes.append('created IP pool %s (%s)' % (pool.get('name'), req.pool))
         if r['claimed_block']:
-            changes.append('claimed block %s for node %s' % (r['block'], req.node))
+            changes.append('claimed block %s for node %s' % (r['block'], r['node']))
         if r['changed']:
             borrowed = ', borrowed' if r['borrowed'] else ''
             changes.append('assigned %s to %s (block %s%s)' % (r['ip'], r['handle'], r['block'], borrowed))
@@ -444,7 +495,7 @@ def merged(alloc, req, params):
     before = dict((r['handle'], None if r['changed'] else r['ip']) for r in results)
     out = {'changed': bool(changes), 'node': req.node, 'changes': changes,
            'before': {'assignments': before}, 'after': {'assignments': after},
-           'assignments': [dict((k, r[k]) for k in ('handle', 'ip', 'block', 'changed')) for r in results]}
+           'assignments': [dict((k, r[k]) for k in ('handle', 'ip', 'block', 'changed', 'node')) for r in results]}
     if req.params['handle'] is not None:
         first = results[0]
         out.update(ip=first['ip'], block=first['block'], handle=first['handle'],
@@ -509,9 +560,9 @@ def main():
         mutually_exclusive=[('handle', 'handles'), ('handle', 'live_handles'), ('handles', 'live_handles'),
                             ('ip', 'handles')],
         required_if=[
-            ('state', 'merged', ('pool', 'node')),
+            ('state', 'merged', ('pool',)),
             ('state', 'merged', ('handle', 'handles'), True),
-            ('state', 'present', ('pool', 'node')),
+            ('state', 'present', ('pool',)),
             ('state', 'present', ('handle', 'handles'), True),
             ('state', 'deleted', ('handle', 'handles', 'live_handles', 'node'), True),
             ('state', 'absent', ('handle', 'handles', 'live_handles', 'node'), True),

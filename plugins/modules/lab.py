@@ -20,7 +20,9 @@ description:
     deletes the namespaces and removes O(state_dir) (only when it carries the lab's marker file).
   - The state of the lab is kept in C(<state_dir>/lab.json); it is rewritten only when it changes.
   - Needs root. Runs where the task runs; use it on localhost with C(connection=local).
-  - This is the lab's engine; the role C(podnet.calico.lab) wraps it with the inventory it writes.
+  - With O(inventory), it also writes the lab's inventory file (only when its content or mode differs),
+    in the same task.
+  - This is the lab's engine; the role C(podnet.calico.lab) wraps it.
 extends_documentation_fragment:
   - podnet.calico.attributes
 options:
@@ -115,13 +117,49 @@ options:
         description: CA that signed the clients' certificates.
         type: path
         required: true
+  inventory:
+    description:
+      - With O(state=present), also write an Ansible inventory of the lab (YAML, mode C(0600)) from the
+        lab's state, when its content or mode differs. In check mode it is only compared, and only when
+        the lab itself would not change (otherwise the lab's state is not known yet).
+    type: dict
+    version_added: 1.1.0
+    suboptions:
+      path:
+        description: Where the inventory is written (its directory must exist).
+        type: path
+        required: true
+      groups:
+        description:
+          - Inventory groups every node joins; the first one carries the nodes' connection variables.
+        type: list
+        elements: str
+        default: [lab_nodes]
+      first_node_groups:
+        description: Inventory groups only the first node joins (those not already in O(inventory.groups)).
+        type: list
+        elements: str
+        default: []
+      python_interpreter:
+        description: The nodes' C(ansible_python_interpreter).
+        type: str
+        default: /usr/bin/python3
+      pod_cidr:
+        description: The lab's pod pool, written as C(lab_pod_cidr).
+        type: str
+        required: true
+      header:
+        description: Text of the file's first comment line (the role passes C(ansible_managed), else C(Ansible managed)).
+        type: str
+        default: Ansible managed
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
     details:
-      - The diff shows the lab's namespaces, the nodes whose sshd runs and the state dir, before and after.
+      - The diff shows the lab's namespaces, the nodes whose sshd runs and the state dir, before and after,
+        and the inventory's text when it changes.
   platform:
     platforms: linux
 notes:
@@ -151,6 +189,18 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+lab_changed:
+  description: Whether the lab itself changed (or would change), not counting the inventory file.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 1.1.0
+inventory:
+  description: The inventory file and whether it was (or would be) written or its mode set.
+  returned: when O(inventory) is given, O(state=present), and it was compared
+  type: dict
+  sample: {"path": "/tmp/podnet-lab/inventory.yml", "changed": false}
+  version_added: 1.1.0
 changes:
   description: What was done (or would be done in check mode), one line each.
   returned: always
@@ -198,10 +248,92 @@ msg:
 '''
 
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError, set_runner
 from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import ensure_services
+
+
+# The lab's inventory file (O(inventory)): the text the role's former template
+# (roles/lab/templates/inventory.yml.j2) wrote, now written in the task that brings the lab up.
+# Kept here and not in module_utils/lab, which the CNI plugin's archive bundles.
+INVENTORY_MODE = 0o600
+
+
+def render_inventory(lab, settings, groups, first_node_groups, python_interpreter, header='Ansible managed'):
+    """The inventory of the lab ``lab`` (its state, as kept in lab.json) as YAML text.
+
+    ``settings``: the lab's prefix, state_dir, underlay_cidr and pod_cidr as the play gave them.
+    Every node joins ``groups`` (the first of them carries the nodes' connection variables); the
+    first node also joins each of ``first_node_groups`` that is not in ``groups``.
+    """
+    nodes = lab['nodes']
+    lines = [
+        '---',
+        '# %s' % header,
+        '# Inventory of the podnet.calico lab "%s" (state in %s).' % (settings['prefix'], settings['state_dir']),
+        'all:',
+        '  vars:',
+        '    ansible_user: root',
+        '    ansible_ssh_private_key_file: %s' % lab['ssh_key'],
+        '    ansible_ssh_common_args: >-',
+        '      -o ProxyCommand="%s"' % lab['proxy_command'],
+        '      -o UserKnownHostsFile=%s' % lab['known_hosts'],
+        '      -o StrictHostKeyChecking=accept-new',
+        '    ansible_control_path_dir: %s/cp' % settings['state_dir'],
+        '    ansible_pipelining: true',
+        '    lab_state_dir: %s' % settings['state_dir'],
+        '    lab_prefix: %s' % settings['prefix'],
+        '    lab_pod_cidr: %s' % settings['pod_cidr'],
+        '    lab_underlay_cidr: %s' % settings['underlay_cidr'],
+        '    lab_ctl_ip: %s' % lab['ctl_ip'],
+        '  children:',
+    ]
+    for group in groups:
+        lines += ['    %s:' % group, '      hosts:']
+        for node in nodes:
+            lines.append('        %s:' % node['name'])
+            if group == groups[0]:
+                lines += [
+                    '          ansible_host: %s' % node['ssh_address'],
+                    '          ansible_port: %s' % node['ssh_port'],
+                    '          ansible_python_interpreter: %s' % python_interpreter,
+                    '          lab_netns: %s' % node['netns'],
+                    '          lab_underlay_ip: %s' % node['underlay_ip'],
+                ]
+    for group in first_node_groups:
+        if group not in groups:
+            lines += ['    %s:' % group, '      hosts:', '        %s:' % nodes[0]['name']]
+    return '\n'.join(lines) + '\n'
+
+
+def ensure_inventory(path, content, check):
+    """Make ``path`` hold ``content`` with mode 0600; return (changes, text before or None).
+
+    Nothing is written in check mode; the changes say what would be done.
+    """
+    try:
+        with open(path) as handle:
+            before = handle.read()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except (OSError, UnicodeDecodeError):
+        before, mode = None, None
+    changes = []
+    if before != content:
+        changes.append('write inventory %s' % path)
+        if not check:
+            tmp = path + '.tmp'
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INVENTORY_MODE)
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(content)
+            os.chmod(tmp, INVENTORY_MODE)
+            os.rename(tmp, path)
+    elif mode != INVENTORY_MODE:
+        changes.append('set mode 0600 of inventory %s' % path)
+        if not check:
+            os.chmod(path, INVENTORY_MODE)
+    return changes, before
 
 
 def main():
@@ -225,6 +357,14 @@ def main():
                 key_file=dict(type='path', required=True),
                 ca_file=dict(type='path', required=True),
             )),
+            inventory=dict(type='dict', options=dict(
+                path=dict(type='path', required=True),
+                groups=dict(type='list', elements='str', default=['lab_nodes']),
+                first_node_groups=dict(type='list', elements='str', default=[]),
+                python_interpreter=dict(type='str', default='/usr/bin/python3'),
+                pod_cidr=dict(type='str', required=True),
+                header=dict(type='str', default='Ansible managed'),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -234,6 +374,8 @@ def main():
         module.fail_json(msg='the lab needs root (network and mount namespaces)')
     set_runner(lambda argv: module.run_command(argv, expand_user_and_vars=False))
     lab = None
+    inventory_changes = []
+    inventory_diff = None
     try:
         lab = Lab(dict((key, params[key]) for key in
                        ('prefix', 'state_dir', 'nodes', 'node_name', 'underlay_cidr', 'reserved_ranges', 'ssh_port')))
@@ -245,7 +387,20 @@ def main():
                 result['lab'] = ensure_services(lab, result['lab'], check, containerd=params['containerd'],
                                                 etcd_server=params['etcd_server'], pause_image=params['pause_image'])
             after = lab.summary_when_up() if check else lab.summary()
-            result['msg'] = ('lab %s: %s' % (lab.prefix, '; '.join(lab.changes)) if lab.changes
+            inv = params['inventory']
+            # In check mode a lab that would change has no state to render yet: not compared then.
+            if inv and not (check and lab.changes):
+                content = render_inventory(
+                    result['lab'], dict(prefix=params['prefix'], state_dir=params['state_dir'],
+                                        underlay_cidr=params['underlay_cidr'], pod_cidr=inv['pod_cidr']),
+                    inv['groups'], inv['first_node_groups'], inv['python_interpreter'], inv['header'])
+                inventory_changes, inventory_before = ensure_inventory(inv['path'], content, check)
+                result['inventory'] = {'path': inv['path'], 'changed': bool(inventory_changes)}
+                if inventory_before != content:
+                    inventory_diff = {'before_header': inv['path'], 'after_header': inv['path'],
+                                      'before': inventory_before or '', 'after': content}
+            done = lab.changes + inventory_changes
+            result['msg'] = ('lab %s: %s' % (lab.prefix, '; '.join(done)) if done
                              else 'lab %s is up with these settings: no change' % lab.prefix)
         else:
             result['removed'] = lab.down(check)
@@ -255,10 +410,13 @@ def main():
         module.fail_json(msg=str(exc), changes=lab.changes if lab else [])
     except (OSError, ValueError) as exc:
         module.fail_json(msg='lab: %s' % exc, changes=lab.changes if lab else [])
-    result['changes'] = lab.changes
-    result['changed'] = bool(lab.changes)
+    result['changes'] = lab.changes + inventory_changes
+    result['lab_changed'] = bool(lab.changes)
+    result['changed'] = bool(result['changes'])
     if module._diff:
         result['diff'] = {'before': before, 'after': after}
+        if inventory_diff:
+            result['diff'] = [result['diff'], inventory_diff]
     module.exit_json(**result)
 
 

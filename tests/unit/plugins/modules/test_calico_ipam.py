@@ -125,3 +125,47 @@ def test_check_mode_batch_gives_distinct_answers_and_writes_nothing():
     out = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
     assert [a["ip"] for a in out["assignments"]] == ["10.0.0.0", "10.0.0.1", "10.0.0.2"]
     assert base.list("/") == []
+
+
+@pytest.mark.parametrize("kw,option", [
+    ({"handles": [{"handle": "a", "node": "n1"}, {"handle": "b"}], "pool": "10.0.0.0/24"}, "node"),
+    ({"handles": [{"handle": "a", "node": "n1"}, {"handle": "b", "node": "-bad"}], "pool": "10.0.0.0/24"},
+     "handles[1].node"),
+])
+def test_items_without_a_node_or_with_a_bad_one_are_refused(kw, option):
+    with pytest.raises(IPAMError) as err:
+        calico_ipam.IPAMRequest(params(**kw))
+    assert err.value.option == option and option in str(err.value)
+
+
+def test_handles_of_several_nodes_in_one_task():
+    """One task for every node's tunnel address: each node claims its own block, as one task per node did."""
+    alloc = Allocator(MemoryStore())
+    p = params(pool="10.0.0.0/24", block_size=26,
+               handles=[{"handle": "vxlan-tunnel-addr-n%d" % i, "node": "n%d" % i,
+                         "attributes": {"node": "n%d" % i, "type": "vxlanTunnelAddress"}} for i in (1, 2, 3)])
+    out = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert [(a["node"], a["ip"], a["block"]) for a in out["assignments"]] == [
+        ("n1", "10.0.0.0", "10.0.0.0/26"), ("n2", "10.0.0.64", "10.0.0.64/26"), ("n3", "10.0.0.128", "10.0.0.128/26")]
+    assert [c for c in out["changes"] if c.startswith("claimed")] == [
+        "claimed block 10.0.0.0/26 for node n1", "claimed block 10.0.0.64/26 for node n2",
+        "claimed block 10.0.0.128/26 for node n3"]
+    assert out["node"] is None
+    again = calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    assert not again["changed"] and [a["ip"] for a in again["assignments"]] == ["10.0.0.0", "10.0.0.64", "10.0.0.128"]
+    # The same handles one task per node give the same answer (node n1's handle given with node=).
+    single = params(pool="10.0.0.0/24", node="n1", handle="vxlan-tunnel-addr-n1")
+    assert calico_ipam.merged(alloc, calico_ipam.IPAMRequest(single), single)["ip"] == "10.0.0.0"
+
+
+def test_failure_of_a_later_node_keeps_the_nodes_before_it():
+    """Node by node: the node that failed is undone, the nodes before it keep what they got (as one task per node)."""
+    alloc = Allocator(MemoryStore())
+    p = params(pool="10.0.0.0/29", block_size=30, strict_affinity=True,
+               handles=[{"handle": "a.%d" % i, "node": "n1"} for i in range(2)]
+               + [{"handle": "b.%d" % i, "node": "n2"} for i in range(6)])
+    with pytest.raises(BatchError) as err:
+        calico_ipam.merged(alloc, calico_ipam.IPAMRequest(p), p)
+    msg = str(err.value)
+    assert msg.startswith("node n2: ") and "the handles of the nodes before it (n1) keep their addresses" in msg, msg
+    assert sorted(h["handle"] for h in alloc.info()["handles"]) == ["a.0", "a.1"]
