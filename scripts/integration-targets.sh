@@ -20,12 +20,24 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
     echo "integration: $dest is inside a git checkout; set PODNET_INTEGRATION_DIR elsewhere" >&2
     exit 1
 fi
-targets=$(ansible-test integration --list-targets "$@" 2>/dev/null | grep -v '^setup_' || true)
+# the venv's ansible-test, whatever PATH says: a missing or failing ansible-test is an error, never "no targets"
+at="$root/.venv/bin/ansible-test"
+export PATH="$root/.venv/bin:$PATH"
+if [ ! -x "$at" ]; then
+    echo "integration: $at is missing (make prep creates the venv)" >&2
+    exit 1
+fi
+if ! listing=$("$at" integration --list-targets "$@" 2>"$base/list-targets.err"); then
+    echo "integration: ansible-test could not list the targets ($*):" >&2
+    cat "$base/list-targets.err" >&2
+    exit 1
+fi
+targets=$(printf '%s\n' "$listing" | grep -v '^setup_' | grep . || true)
 if [ -z "$targets" ]; then
     echo "integration targets: none under tests/integration/targets/ yet (only setup targets); nothing to run"
     exit 0
 fi
 echo "== ansible-test integration --local (python $py): $(echo $targets | tr '\n' ' ')"
 export ANSIBLE_COLLECTIONS_PATH="$base"
-ansible-test integration --local --python "$py" --color no --allow-destructive "$@" 2>&1 | tee "$log"
+"$at" integration --local --python "$py" --color no --allow-destructive "$@" 2>&1 | tee "$log"
 "$root/.venv/bin/python" "$root/tests/integration/podnet_testlib.py" deprecations "$log"
