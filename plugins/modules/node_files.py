@@ -8,8 +8,9 @@ module: node_files
 short_description: Check and write a set of files and directories on a node in one task
 version_added: 0.2.0
 description:
-  - With O(state=present), makes the listed directories and writes the listed files, each from
-    O(files[].content) or from another file on the node (O(files[].src)), in one pass - one task
+  - With O(state=present), makes the listed directories, writes the listed files, each from
+    O(files[].content) or from another file on the node (O(files[].src)), and makes the listed
+    symbolic links (O(links)), in one pass - one task
     and one connection for what would otherwise be a task (or a loop item) per file.
   - A file is written only when its content differs (or, with O(files[].force=false), only when it
     is missing), to a temporary file beside it that is renamed over the old one; modes are set when
@@ -53,8 +54,15 @@ options:
         type: path
         required: true
       content:
-        description: The file's text. One of O(files[].content) and O(files[].src) is required.
+        description: The file's text. One of O(files[].content), O(files[].secret_content) and O(files[].src) is required.
         type: str
+      secret_content:
+        description:
+          - The file's text when it is a secret (a key, a token). It is a C(no_log) value, never shown
+            in the diff, the result or the node's log, so a task that writes secrets beside other files
+            needs no task-wide C(no_log); implies O(files[].secret).
+        type: str
+        version_added: 1.1.0
       src:
         description: A file on the node whose bytes are copied (for example a plugin binary from a package).
         type: path
@@ -66,9 +74,36 @@ options:
         type: bool
         default: true
       secret:
-        description: The content is not shown in the diff (keys, tokens). Use C(no_log) on the task too.
+        description:
+          - The content is not shown in the diff (keys, tokens). Use C(no_log) on the task too, or give
+            the content as O(files[].secret_content).
         type: bool
         default: false
+      diff:
+        description:
+          - V(false) shows in the diff only the size and sha256 of the old and new content, not the
+            content itself (large generated files such as a plugin executable).
+        type: bool
+        default: true
+        version_added: 1.1.0
+  links:
+    description:
+      - Symbolic links to make or point elsewhere, after the files (a link may point at a file of
+        O(files)). A file in the way is replaced by the link (and put back if the run fails); a
+        directory in the way is an error.
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.1.0
+    suboptions:
+      path:
+        description: Absolute path of the link.
+        type: path
+        required: true
+      target:
+        description: What the link points at, written as given (a relative target is relative to the link's directory).
+        type: str
+        required: true
   paths:
     description:
       - Files to read with O(state=gathered).
@@ -92,20 +127,21 @@ author:
 '''
 
 EXAMPLES = r'''
-- name: Write the CNI kubeconfig and the etcd TLS files
+- name: Write the CNI config list, the CNI kubeconfig and the etcd TLS files
   podnet.calico.node_files:
     directories:
       - path: /etc/cni/net.d/calico-tls
         mode: "0700"
     files:
+      - path: /etc/cni/net.d/10-calico.conflist
+        content: "{{ lookup('ansible.builtin.template', '10-calico.conflist.j2') }}"
+        mode: "0644"
       - path: /etc/cni/net.d/calico-kubeconfig
-        content: "{{ lookup('ansible.builtin.template', 'calico-kubeconfig.j2') }}"
+        secret_content: "{{ lookup('ansible.builtin.template', 'calico-kubeconfig.j2') }}"
         mode: "0600"
-        secret: true
-      - path: /etc/cni/net.d/calico-tls/etcd-ca
-        content: "{{ lookup('ansible.builtin.file', 'pki/ca.pem') }}"
+      - path: /etc/cni/net.d/calico-tls/etcd-key
+        secret_content: "{{ lookup('ansible.builtin.file', 'pki/etcd-client.key') }}"
         mode: "0600"
-  no_log: true
 
 - name: Copy the reference plugins from the package
   podnet.calico.node_files:
@@ -113,6 +149,17 @@ EXAMPLES = r'''
       - path: /opt/cni/bin/loopback
         src: /usr/lib/cni/loopback
         mode: "0755"
+
+- name: Install a plugin written on the controller, and a second name for it
+  podnet.calico.node_files:
+    files:
+      - path: /opt/cni/bin/calico
+        content: "{{ lookup('podnet.calico.cni_executable') }}"
+        mode: "0755"
+        diff: false
+    links:
+      - path: /opt/cni/bin/calico-ipam
+        target: calico
 
 - name: Read the files to edit
   podnet.calico.node_files:
@@ -125,7 +172,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 changed_paths:
-  description: The paths made or written (or that would be, in check mode), in order.
+  description: The paths made, written or linked (or that would be, in check mode), in order.
   returned: with O(state=present)
   type: list
   elements: str
@@ -152,11 +199,18 @@ def main():
             files=dict(type='list', elements='dict', default=[], options=dict(
                 path=dict(type='path', required=True),
                 content=dict(type='str'),
+                secret_content=dict(type='str', no_log=True),
                 src=dict(type='path'),
                 mode=dict(type='raw'),
                 force=dict(type='bool', default=True),
                 secret=dict(type='bool', default=False),
-            ), mutually_exclusive=[['content', 'src']], required_one_of=[['content', 'src']]),
+                diff=dict(type='bool', default=True),
+            ), mutually_exclusive=[['content', 'secret_content', 'src']],
+                required_one_of=[['content', 'secret_content', 'src']]),
+            links=dict(type='list', elements='dict', default=[], options=dict(
+                path=dict(type='path', required=True),
+                target=dict(type='str', required=True),
+            )),
             paths=dict(type='list', elements='path', default=[]),
         ),
         supports_check_mode=True,
@@ -165,7 +219,9 @@ def main():
     try:
         if params['state'] == 'gathered':
             module.exit_json(changed=False, gathered=gather(params['paths']))
-        actions = plan(params['directories'], params['files'])
+        files = [dict(entry, content=entry['secret_content'], secret=True) if entry['secret_content'] is not None
+                 else entry for entry in params['files']]
+        actions = plan(params['directories'], files, params['links'])
         if actions and not module.check_mode:
             apply(actions)
     except FilesError as exc:

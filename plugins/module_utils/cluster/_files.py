@@ -4,12 +4,13 @@
 
 Plain Python, no Ansible import. plan() reads what is there and says what would change; apply()
 does it: directories first, then every file written to a temporary file beside it and renamed over
-the old one (never half-written). A failure undoes what the run changed (new files and directories
+the old one (never half-written), then the symbolic links (made beside and renamed over, too). A failure undoes what the run changed (new files and directories
 removed, replaced files restored) or says what it could not undo.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -55,7 +56,18 @@ def gather(paths):
     return out
 
 
-def plan(directories, files):
+def _old_state(path, where):
+    """What is at path now, to undo a replacement: (old link target, old bytes, old mode)."""
+    if os.path.islink(path):
+        return os.readlink(path), None, None
+    if os.path.isdir(path):
+        raise FilesError("%s: %s is a directory" % (where, path))
+    if os.path.exists(path):
+        return None, _read(path), stat.S_IMODE(os.stat(path).st_mode)
+    return None, None, None
+
+
+def plan(directories, files, links=()):
     """What would change: a list of actions, each a dict with kind, path and what differs."""
     actions = []
     seen = set()
@@ -97,15 +109,29 @@ def plan(directories, files):
         if have is None:
             actions.append({"kind": "write", "path": path, "data": want, "old": None,
                             "mode": mode if mode is not None else 0o644, "old_mode": None,
-                            "secret": bool(entry.get("secret"))})
+                            "secret": bool(entry.get("secret")), "show": entry.get("diff", True) is not False})
             continue
         have_mode = stat.S_IMODE(os.stat(path).st_mode)
         if have != want and entry.get("force", True):
             actions.append({"kind": "write", "path": path, "data": want, "old": have,
                             "mode": mode if mode is not None else have_mode, "old_mode": have_mode,
-                            "secret": bool(entry.get("secret"))})
+                            "secret": bool(entry.get("secret")), "show": entry.get("diff", True) is not False})
         elif mode is not None and have_mode != mode:
             actions.append({"kind": "chmod", "path": path, "mode": mode, "old_mode": have_mode})
+    for index, entry in enumerate(links):
+        where = "links[%d]" % index
+        path, target = entry.get("path"), entry.get("target")
+        if not path or not os.path.isabs(path):
+            raise FilesError("%s: path must be an absolute path, got %r" % (where, path))
+        if not target:
+            raise FilesError("%s: give the target of the link %s" % (where, path))
+        if path in seen:
+            raise FilesError("%s: %s is listed twice" % (where, path))
+        seen.add(path)
+        old_link, old, old_mode = _old_state(path, where)
+        if old_link != target:
+            actions.append({"kind": "link", "path": path, "target": target, "old_link": old_link,
+                            "old": old, "old_mode": old_mode})
     return actions
 
 
@@ -122,6 +148,29 @@ def _write(path, data, mode):
         raise
 
 
+def _link(path, target):
+    tmp = os.path.join(os.path.dirname(path), ".%s.link%d" % (os.path.basename(path), os.getpid()))
+    os.symlink(target, tmp)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def _undo(action):
+    if action["kind"] == "mkdir":
+        shutil.rmtree(action["top"])
+    elif action["kind"] == "chmod":
+        os.chmod(action["path"], action["old_mode"])
+    elif action.get("old_link") is not None:
+        _link(action["path"], action["old_link"])
+    elif action["old"] is None:
+        os.unlink(action["path"])
+    else:
+        _write(action["path"], action["old"], action["old_mode"])
+
+
 def apply(actions):
     """Carry out plan()'s actions; on failure undo them in reverse and raise FilesError."""
     done = []
@@ -132,6 +181,8 @@ def apply(actions):
                 os.chmod(action["path"], action["mode"])
             elif action["kind"] == "chmod":
                 os.chmod(action["path"], action["mode"])
+            elif action["kind"] == "link":
+                _link(action["path"], action["target"])
             else:
                 _write(action["path"], action["data"], action["mode"])
             done.append(action)
@@ -139,14 +190,7 @@ def apply(actions):
         failed = []
         for action in reversed(done):
             try:
-                if action["kind"] == "mkdir":
-                    shutil.rmtree(action["top"])
-                elif action["kind"] == "chmod":
-                    os.chmod(action["path"], action["old_mode"])
-                elif action["old"] is None:
-                    os.unlink(action["path"])
-                else:
-                    _write(action["path"], action["old"], action["old_mode"])
+                _undo(action)
             except OSError:
                 failed.append(action["path"])
         raise FilesError("%s (undone: %d change(s)%s)" % (
@@ -154,10 +198,16 @@ def apply(actions):
 
 
 def diffs(actions):
-    """Ansible's list of before/after diffs, one per changed path (secrets shown as a note)."""
+    """Ansible's list of before/after diffs, one per changed path (secrets and files asked not to
+    be shown as a note)."""
     out = []
     for action in actions:
-        if action["kind"] != "write":
+        if action["kind"] == "link":
+            before = ("link to %s\n" % action["old_link"] if action["old_link"] is not None
+                      else "" if action["old"] is None else "a file of %d bytes\n" % len(action["old"]))
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": before, "after": "link to %s\n" % action["target"]})
+        elif action["kind"] != "write":
             before = "mode %04o\n" % action["old_mode"] if action.get("old_mode") is not None else ""
             after = ("directory, mode %04o\n" if action["kind"] == "mkdir" else "mode %04o\n") % action["mode"]
             out.append({"before_header": action["path"], "after_header": action["path"],
@@ -166,6 +216,11 @@ def diffs(actions):
             out.append({"before_header": action["path"], "after_header": action["path"],
                         "before": "" if action["old"] is None else "(secret content)\n",
                         "after": "(secret content, changed)\n"})
+        elif not action.get("show", True):
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": "" if action["old"] is None else "%d bytes, sha256 %s\n" % (
+                            len(action["old"]), hashlib.sha256(action["old"]).hexdigest()),
+                        "after": "%d bytes, sha256 %s\n" % (len(action["data"]), hashlib.sha256(action["data"]).hexdigest())})
         else:
             out.append({"before_header": action["path"], "after_header": action["path"],
                         "before": "" if action["old"] is None else action["old"].decode("utf-8", "replace"),

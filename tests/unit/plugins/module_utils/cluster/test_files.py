@@ -95,3 +95,67 @@ def test_diff_hides_secrets(tmp_path):
                               {"path": str(tmp_path / "conf"), "content": "plain\n"}])
     out = files.diffs(actions)
     assert "SECRET" not in repr(out[0]) and out[1]["after"] == "plain\n"
+
+
+def test_links_are_made_repointed_and_left_alone(tmp_path):
+    plugin = tmp_path / "calico"
+    link = tmp_path / "calico-ipam"
+    wanted_files = [{"path": str(plugin), "content": "#!/bin/sh\n", "mode": "0755"}]
+    wanted_links = [{"path": str(link), "target": "calico"}]
+    actions = files.plan([], wanted_files, wanted_links)
+    assert [a["kind"] for a in actions] == ["write", "link"]
+    files.apply(actions)
+    assert os.readlink(link) == "calico" and link.read_text() == "#!/bin/sh\n"
+    assert files.plan([], wanted_files, wanted_links) == []
+    os.unlink(link)
+    os.symlink("elsewhere", link)
+    actions = files.plan([], [], wanted_links)
+    assert actions[0]["old_link"] == "elsewhere"
+    assert files.diffs(actions)[0]["before"] == "link to elsewhere\n"
+    files.apply(actions)
+    assert os.readlink(link) == "calico"
+
+
+def test_a_file_in_the_way_of_a_link_is_replaced_and_put_back_on_failure(tmp_path):
+    link = tmp_path / "calico-ipam"
+    link.write_bytes(b"old binary")
+    os.chmod(link, 0o755)
+    actions = files.plan([], [{"path": str(tmp_path / "no-dir" / "x"), "content": "x\n"}],
+                         [{"path": str(link), "target": "calico"}])
+    # The write fails (its directory is missing) before the link is made: nothing changed.
+    with pytest.raises(files.FilesError, match=r"undone: 0 change"):
+        files.apply(actions)
+    assert not link.is_symlink() and link.read_bytes() == b"old binary"
+    # A failure after the link was made puts the file back, with its mode.
+    actions = files.plan([], [], [{"path": str(link), "target": "calico"}])
+    actions.append({"kind": "write", "path": str(tmp_path / "no-dir" / "y"), "data": b"y", "old": None,
+                    "mode": 0o644, "old_mode": None, "secret": False, "show": True})
+    with pytest.raises(files.FilesError, match=r"undone: 1 change"):
+        files.apply(actions)
+    assert not link.is_symlink() and link.read_bytes() == b"old binary" and mode(link) == 0o755
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"path": "relative", "target": "x"}, r"links\[0\]: path must be an absolute path"),
+    ({"path": "/tmp/podnet-test-link", "target": ""}, r"links\[0\]: give the target"),
+])
+def test_bad_links_name_the_entry(entry, message):
+    with pytest.raises(files.FilesError, match=message):
+        files.plan([], [], [entry])
+
+
+def test_links_refuse_a_directory_and_a_path_listed_twice(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(files.FilesError, match=r"links\[0\]: .*/d is a directory"):
+        files.plan([], [], [{"path": str(tmp_path / "d"), "target": "x"}])
+    with pytest.raises(files.FilesError, match=r"links\[0\]: .*/f is listed twice"):
+        files.plan([], [{"path": str(tmp_path / "f"), "content": ""}], [{"path": str(tmp_path / "f"), "target": "x"}])
+
+
+def test_diff_false_shows_size_and_hash_only(tmp_path):
+    path = tmp_path / "calico"
+    path.write_text("old body\n")
+    out = files.diffs(files.plan([], [{"path": str(path), "content": "new body\n", "diff": False}]))
+    assert "body" not in repr(out)
+    assert out[0]["before"].startswith("9 bytes, sha256 ") and out[0]["after"].startswith("9 bytes, sha256 ")
+    assert out[0]["before"] != out[0]["after"]
