@@ -4,7 +4,7 @@
 
 Run by tasks/verify.yml as ``python -c <this file> <bin dir> <plugin>...``. A plugin that is not
 there is left out (in check mode a plugin that would be installed is not there yet); the others are
-run with CNI_COMMAND=VERSION and '{"cniVersion": "1.0.0"}' on stdin. Prints one JSON object
+run side by side with CNI_COMMAND=VERSION and '{"cniVersion": "1.0.0"}' on stdin. Prints one JSON object
 {plugin: stdout} and exits 1, naming the plugin, when one of them could not run or failed.
 """
 
@@ -16,8 +16,9 @@ import sys
 
 def main(argv):
     bin_dir, names = argv[0], argv[1:]
-    answers, problems = {}, []
+    answers, problems, running = {}, [], []
     env = dict(os.environ, CNI_COMMAND="VERSION")
+    # All started first, then read in order: the plugins answer side by side.
     for name in names:
         path = os.path.join(bin_dir, name)
         if not os.path.lexists(path):
@@ -25,10 +26,12 @@ def main(argv):
         try:
             proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env)
-            out, err = proc.communicate(b'{"cniVersion": "1.0.0"}')
         except OSError as exc:
             problems.append("%s: %s" % (path, exc))
             continue
+        running.append((name, path, proc))
+    for name, path, proc in running:
+        out, err = proc.communicate(b'{"cniVersion": "1.0.0"}')
         if proc.returncode != 0:
             problems.append("%s exited with %d: %s" % (path, proc.returncode, err.decode("utf-8", "replace").strip()))
             continue

@@ -104,6 +104,8 @@ def test_site_render_only(test_lab, lab_inventory, ctl_http, tmp_path):
 
     first = test_lab.playbook(SITE, inventory=lab_inventory, extra_vars=evars)
     assert first.changed > 0
+    # The token is written (below) but never shown: it goes to node_files as a no_log value.
+    assert "test-token-not-secret" not in first.stdout and "test-token-not-secret" not in check.stdout
     skipped = first.results("Say which calico binaries were skipped")
     assert sorted(skipped) == NODES
     assert all(r["msg"].startswith("Skipped calico and calico-ipam: no source given") for r in skipped.values())
