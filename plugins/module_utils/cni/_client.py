@@ -13,8 +13,9 @@ a peer that is not ours, the opt-out) runs the plugin in this process instead: s
 Once the helper has acknowledged the request, the request is never run twice: a helper that dies
 afterwards gives a CNI error (code 11, try again later).
 
-Messages are a 4-byte length and a marshal'd dict: client and helper are the same interpreter (the
-helper is started with this interpreter, and the socket name carries the executable's hash).
+Messages are a 4-byte length and a marshal'd dict (frame, unframe; the helper's pipe uses them too): client
+and helper are the same interpreter (the helper is started with this interpreter, and the socket name
+carries the executable's hash).
 
 See docs/cni.md, "The resident helper".
 """
@@ -116,28 +117,58 @@ def save_bytecode(path):
 
 
 # ---------------------------------------------------------------------------------------------- framing
-def send_msg(sock, obj):
-    data = marshal.dumps(obj)
-    sock.sendall(len(data).to_bytes(4, 'big') + data)
+# One framing for the client's socket and the helper's pipe (_helper.notify): a message is a dict, framed as
+# its marshal'd bytes behind their length in 4 bytes, big-endian.
+class FrameError(ValueError):
+    """A complete frame whose body is no marshal'd dict; ``rest`` is what follows that frame."""
+
+    def __init__(self, msg, rest):
+        ValueError.__init__(self, msg)
+        self.rest = rest
 
 
-def recv_exact(sock, size):
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 16))
-        if not chunk:
-            raise EOFError('connection closed')
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b''.join(chunks)
+def frame(message):
+    """The bytes of one message."""
+    data = marshal.dumps(message)
+    return len(data).to_bytes(4, 'big') + data
+
+
+def unframe(buf):
+    """Split the first message off ``buf``: (message, rest), or (None, buf) while no frame is complete.
+
+    A complete frame that holds no dict raises FrameError (a ValueError), which carries the rest.
+    """
+    if len(buf) < 4:
+        return None, buf
+    end = 4 + int.from_bytes(buf[:4], 'big')
+    if len(buf) < end:
+        return None, buf
+    try:
+        message = marshal.loads(buf[4:end])
+    except (ValueError, EOFError, TypeError) as exc:
+        raise FrameError('not a message: %s' % exc, buf[end:])
+    if not isinstance(message, dict):
+        raise FrameError('not a message', buf[end:])
+    return message, buf[end:]
+
+
+def send_msg(sock, message):
+    sock.sendall(frame(message))
 
 
 def recv_msg(sock):
-    size = int.from_bytes(recv_exact(sock, 4), 'big')
-    obj = marshal.loads(recv_exact(sock, size))
-    if not isinstance(obj, dict):
-        raise ValueError('not a message')
-    return obj
+    """One message; the socket carries nothing after it (its sender waits for an answer, or closes)."""
+    buf = b''
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError('connection closed')
+        buf += chunk
+        message, rest = unframe(buf)
+        if message is not None:
+            if rest:
+                raise ValueError('%d bytes after the message' % len(rest))
+            return message
 
 
 # ---------------------------------------------------------------------------------------------- the helper

@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
+from ansible_collections.podnet.calico.plugins.module_utils.cni import _helper as helper
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _runner as runner
 
 
@@ -62,6 +65,69 @@ def test_framing_round_trip():
             client.recv_msg(right)
     finally:
         right.close()
+
+
+def test_framing_is_a_length_and_marshal_data():
+    message = {"taken": 1234}
+    data = client.frame(message)
+    assert data == len(marshal.dumps(message)).to_bytes(4, "big") + marshal.dumps(message)
+    assert client.unframe(data + b"\0\0") == (message, b"\0\0")
+    for cut in range(len(data)):   # no complete frame yet: nothing taken
+        assert client.unframe(data[:cut]) == (None, data[:cut])
+
+
+@pytest.mark.parametrize("body", [marshal.dumps([1, 2]), b"\xff not marshal"])
+def test_a_frame_that_holds_no_dict_is_refused_with_what_follows(body):
+    bad = len(body).to_bytes(4, "big") + body
+    with pytest.raises(client.FrameError) as info:
+        client.unframe(bad + b"next")
+    assert isinstance(info.value, ValueError) and info.value.rest == b"next"
+    left, right = socket.socketpair()
+    try:
+        left.sendall(bad)
+        with pytest.raises(ValueError):
+            client.recv_msg(right)
+        left.sendall(client.frame({"a": 1}) + b"more")   # nothing may follow the message on the socket
+        with pytest.raises(ValueError):
+            client.recv_msg(right)
+    finally:
+        left.close()
+        right.close()
+
+
+def test_framing_over_a_socket_in_pieces():
+    left, right = socket.socketpair()
+    try:
+        data = client.frame({"stdin": "x" * 200000})
+        done = []
+        reader = threading.Thread(target=lambda: done.append(client.recv_msg(right)))
+        reader.start()
+        for start in range(0, len(data), 7001):
+            left.sendall(data[start:start + 7001])
+            time.sleep(0.001)
+        reader.join(10)
+        assert done == [{"stdin": "x" * 200000}]
+    finally:
+        left.close()
+        right.close()
+
+
+def test_helper_pipe_uses_the_same_framing():
+    r, w = os.pipe()
+    try:
+        helper.notify(w, {"taken": 7})
+        helper.notify(w, {"hints": {"x": "y" * helper.PIPE_MESSAGE_MAX}})   # too big for one atomic write: dropped
+        helper.notify(None, {"taken": 8})
+        helper.notify(w, {"hints": {"etcd": "a"}})
+        data = os.read(r, 1 << 16)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert data == client.frame({"taken": 7}) + client.frame({"hints": {"etcd": "a"}})
+    bad = marshal.dumps("no dict")
+    assert helper._messages(data[:9]) == ([], data[:9])
+    assert helper._messages(data + len(bad).to_bytes(4, "big") + bad + data[:3]) \
+        == ([{"taken": 7}, {"hints": {"etcd": "a"}}], data[:3])
 
 
 def test_helper_is_asked_only_for_heavy_commands_and_without_opt_out():
