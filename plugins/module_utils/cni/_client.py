@@ -6,8 +6,8 @@
 This module is what every ``calico`` / ``calico-ipam`` call pays before the helper answers, so it imports
 only built-in modules (no pyroute2, no etcd store, not even json or socket): it reads the environment and
 stdin, finds the helper of this node (an abstract unix socket: one per network namespace, its name
-carrying the mount and UTS namespaces and a hash of this very executable), starts one when there is none
-(_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
+carrying the mount and UTS namespaces and the build hash of this very executable), starts one when there
+is none (_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
 Whatever stops it from reaching a helper before the helper has taken the request (no helper can start,
 a peer that is not ours, the opt-out) runs the plugin in this process instead: same code, same results.
 Once the helper has acknowledged the request, the request is never run twice: a helper that dies
@@ -15,7 +15,7 @@ afterwards gives a CNI error (code 11, try again later).
 
 Messages are a 4-byte length and a marshal'd dict (frame, unframe; the helper's pipe uses them too): client
 and helper are the same interpreter (the helper is started with this interpreter, and the socket name
-carries the executable's hash).
+carries the executable's build hash, which covers its interpreter line).
 
 See docs/cni.md, "The resident helper".
 """
@@ -25,14 +25,6 @@ import marshal
 import os
 import sys
 import time
-
-try:
-    from _sha256 import sha256   # Python 3.9 to 3.11: the built-in module, without hashlib's OpenSSL load
-except ImportError:
-    try:
-        from _sha2 import sha256   # Python 3.12+
-    except ImportError:
-        from hashlib import sha256
 
 HELPER_FLAG = '--podnet-cni-helper'
 ENV_HELPER = 'PODNET_CNI_HELPER'
@@ -52,21 +44,19 @@ class Fallback(Exception):
 
 # ---------------------------------------------------------------------------------------------- identity
 def archive_path():
-    """The executable this code runs from (its loader is the ``archive``), or None (then there is no helper:
-    in-process only)."""
-    archive = getattr(globals().get('__loader__'), 'archive', None)
-    if archive and os.path.isfile(archive):
+    """The executable this code runs from (its loader is the ``archive`` and carries the build hash), or None
+    (then there is no helper: in-process only)."""
+    loader = globals().get('__loader__')
+    archive = getattr(loader, 'archive', None)
+    if archive and getattr(loader, 'build_hash', None) and os.path.isfile(archive):
         return os.path.realpath(archive)
     return None
 
 
-def code_hash(path):
-    """Hash of the executable's bytes (interpreter line included): an upgrade means a new helper."""
-    digest = sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b''):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+def build_hash():
+    """The executable's build hash, a constant of its loader (written by the builder, podnet_cni_build.py):
+    16 hex digits of the SHA-256 of the whole file but these digits. An upgrade means a new helper."""
+    return globals()['__loader__'].build_hash
 
 
 def ns_id(kind, pid='self'):
@@ -75,9 +65,10 @@ def ns_id(kind, pid='self'):
     return link.split('[', 1)[1].rstrip(']') if '[' in link else link
 
 
-def socket_name(path):
-    """The helper's abstract socket name (without the leading NUL) for the executable at ``path``."""
-    return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), code_hash(path))
+def socket_name(build):
+    """The helper's abstract socket name (without the leading NUL) for the executable whose build hash is
+    ``build``."""
+    return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), build)
 
 
 # ---------------------------------------------------------------------------------------------- bytecode
@@ -185,7 +176,7 @@ def _connect(name):
 def via_helper(archive, argv0, stdin_text, timing):
     """Send the request to the helper (starting it if needed); returns the helper's reply."""
     t0 = time.time()
-    name = socket_name(archive)
+    name = socket_name(build_hash())
     try:
         sock = _connect(name)
     except OSError:
