@@ -6,15 +6,16 @@
 This module is what every ``calico`` / ``calico-ipam`` call pays before the helper answers, so it imports
 only built-in modules (no pyroute2, no etcd store, not even json or socket): it reads the environment and
 stdin, finds the helper of this node (an abstract unix socket: one per network namespace, its name
-carrying the mount and UTS namespaces and a hash of this very executable), starts one when there is none
-(_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
+carrying the mount and UTS namespaces and the build hash of this very executable), starts one when there
+is none (_runner.start_helper), sends the request and writes back the helper's stdout and exit status.
 Whatever stops it from reaching a helper before the helper has taken the request (no helper can start,
 a peer that is not ours, the opt-out) runs the plugin in this process instead: same code, same results.
 Once the helper has acknowledged the request, the request is never run twice: a helper that dies
 afterwards gives a CNI error (code 11, try again later).
 
-Messages are a 4-byte length and a marshal'd dict: client and helper are the same interpreter (the
-helper is started with this interpreter, and the socket name carries the executable's hash).
+Messages are a 4-byte length and a marshal'd dict (frame, unframe; the helper's pipe uses them too): client
+and helper are the same interpreter (the helper is started with this interpreter, and the socket name
+carries the executable's build hash, which covers its interpreter line).
 
 See docs/cni.md, "The resident helper".
 """
@@ -24,14 +25,6 @@ import marshal
 import os
 import sys
 import time
-
-try:
-    from _sha256 import sha256   # Python 3.9 to 3.11: the built-in module, without hashlib's OpenSSL load
-except ImportError:
-    try:
-        from _sha2 import sha256   # Python 3.12+
-    except ImportError:
-        from hashlib import sha256
 
 HELPER_FLAG = '--podnet-cni-helper'
 ENV_HELPER = 'PODNET_CNI_HELPER'
@@ -51,21 +44,19 @@ class Fallback(Exception):
 
 # ---------------------------------------------------------------------------------------------- identity
 def archive_path():
-    """The executable this code runs from (its loader is the ``archive``), or None (then there is no helper:
-    in-process only)."""
-    archive = getattr(globals().get('__loader__'), 'archive', None)
-    if archive and os.path.isfile(archive):
+    """The executable this code runs from (its loader is the ``archive`` and carries the build hash), or None
+    (then there is no helper: in-process only)."""
+    loader = globals().get('__loader__')
+    archive = getattr(loader, 'archive', None)
+    if archive and getattr(loader, 'build_hash', None) and os.path.isfile(archive):
         return os.path.realpath(archive)
     return None
 
 
-def code_hash(path):
-    """Hash of the executable's bytes (interpreter line included): an upgrade means a new helper."""
-    digest = sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b''):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+def build_hash():
+    """The executable's build hash, a constant of its loader (written by the builder, podnet_cni_build.py):
+    16 hex digits of the SHA-256 of the whole file but these digits. An upgrade means a new helper."""
+    return globals()['__loader__'].build_hash
 
 
 def ns_id(kind, pid='self'):
@@ -74,9 +65,10 @@ def ns_id(kind, pid='self'):
     return link.split('[', 1)[1].rstrip(']') if '[' in link else link
 
 
-def socket_name(path):
-    """The helper's abstract socket name (without the leading NUL) for the executable at ``path``."""
-    return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), code_hash(path))
+def socket_name(build):
+    """The helper's abstract socket name (without the leading NUL) for the executable whose build hash is
+    ``build``."""
+    return 'podnet-cni/%s/%s/%s' % (ns_id('mnt'), ns_id('uts'), build)
 
 
 # ---------------------------------------------------------------------------------------------- bytecode
@@ -116,28 +108,58 @@ def save_bytecode(path):
 
 
 # ---------------------------------------------------------------------------------------------- framing
-def send_msg(sock, obj):
-    data = marshal.dumps(obj)
-    sock.sendall(len(data).to_bytes(4, 'big') + data)
+# One framing for the client's socket and the helper's pipe (_helper.notify): a message is a dict, framed as
+# its marshal'd bytes behind their length in 4 bytes, big-endian.
+class FrameError(ValueError):
+    """A complete frame whose body is no marshal'd dict; ``rest`` is what follows that frame."""
+
+    def __init__(self, msg, rest):
+        ValueError.__init__(self, msg)
+        self.rest = rest
 
 
-def recv_exact(sock, size):
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 16))
-        if not chunk:
-            raise EOFError('connection closed')
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b''.join(chunks)
+def frame(message):
+    """The bytes of one message."""
+    data = marshal.dumps(message)
+    return len(data).to_bytes(4, 'big') + data
+
+
+def unframe(buf):
+    """Split the first message off ``buf``: (message, rest), or (None, buf) while no frame is complete.
+
+    A complete frame that holds no dict raises FrameError (a ValueError), which carries the rest.
+    """
+    if len(buf) < 4:
+        return None, buf
+    end = 4 + int.from_bytes(buf[:4], 'big')
+    if len(buf) < end:
+        return None, buf
+    try:
+        message = marshal.loads(buf[4:end])
+    except (ValueError, EOFError, TypeError) as exc:
+        raise FrameError('not a message: %s' % exc, buf[end:])
+    if not isinstance(message, dict):
+        raise FrameError('not a message', buf[end:])
+    return message, buf[end:]
+
+
+def send_msg(sock, message):
+    sock.sendall(frame(message))
 
 
 def recv_msg(sock):
-    size = int.from_bytes(recv_exact(sock, 4), 'big')
-    obj = marshal.loads(recv_exact(sock, size))
-    if not isinstance(obj, dict):
-        raise ValueError('not a message')
-    return obj
+    """One message; the socket carries nothing after it (its sender waits for an answer, or closes)."""
+    buf = b''
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError('connection closed')
+        buf += chunk
+        message, rest = unframe(buf)
+        if message is not None:
+            if rest:
+                raise ValueError('%d bytes after the message' % len(rest))
+            return message
 
 
 # ---------------------------------------------------------------------------------------------- the helper
@@ -154,7 +176,7 @@ def _connect(name):
 def via_helper(archive, argv0, stdin_text, timing):
     """Send the request to the helper (starting it if needed); returns the helper's reply."""
     t0 = time.time()
-    name = socket_name(archive)
+    name = socket_name(build_hash())
     try:
         sock = _connect(name)
     except OSError:

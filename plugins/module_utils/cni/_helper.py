@@ -21,7 +21,6 @@ without a running worker; a waiting spare exits with it.
 import errno
 import gc
 import io
-import marshal
 import os
 import select
 import signal
@@ -81,17 +80,19 @@ def peer_ok(conn, mnt):
 #: a spare worker's prepared etcd connection is opened again when it has waited this long (seconds), so
 #: that a request never finds one that a firewall or load balancer has silently dropped
 SPARE_REFRESH = 60.0
-#: children -> helper messages: a 4-byte length and a marshal'd dict, written in one write() (atomic on a pipe)
+#: children -> helper messages: framed as on the socket (_client.frame), written in one write() (atomic on a pipe)
 PIPE_MESSAGE_MAX = 4096
 
 
 def notify(fd, message):
     """Tell the helper something (one atomic write on its pipe); never fails the request."""
-    data = marshal.dumps(message)
-    if fd is None or len(data) + 4 > PIPE_MESSAGE_MAX:
+    if fd is None:
+        return
+    data = client.frame(message)
+    if len(data) > PIPE_MESSAGE_MAX:
         return
     try:
-        os.write(fd, len(data).to_bytes(4, 'big') + data)
+        os.write(fd, data)
     except OSError:
         pass   # the helper is gone: nothing to tell
 
@@ -203,18 +204,15 @@ def _spare(listener, mnt, pipes, hints, log):
 def _messages(buf):
     """Split complete messages off ``buf``: (messages, rest)."""
     out = []
-    while len(buf) >= 4:
-        size = int.from_bytes(buf[:4], 'big')
-        if len(buf) < 4 + size:
-            break
+    while True:
         try:
-            message = marshal.loads(buf[4:4 + size])
-        except (ValueError, EOFError, TypeError):
-            message = None
-        if isinstance(message, dict):
-            out.append(message)
-        buf = buf[4 + size:]
-    return out, buf
+            message, buf = client.unframe(buf)
+        except client.FrameError as exc:
+            buf = exc.rest   # not a message: skipped
+            continue
+        if message is None:
+            return out, buf
+        out.append(message)
 
 
 def serve(name, idle, log_path):

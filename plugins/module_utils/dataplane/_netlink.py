@@ -301,14 +301,16 @@ def get_link(ipr, ifname=None, index=None):
 
 def set_link(ipr, ifname, what, label, **kwargs):
     """Set attributes (state, mtu, address) of the link called ``ifname`` in one request: the kernel finds
-    the link by its name (no lookup of the index first). ``label`` names the namespace in the error."""
+    the link by its name (no lookup of the index first). ``label`` names the namespace in the error.
+
+    Errors are nl_call's, except ENODEV (no link of that name any more), which says the link is gone."""
     try:
-        ipr.link('set', ifname=ifname, **kwargs)
-    except NetlinkError as exc:
-        if getattr(exc, 'code', None) == errno.ENODEV:
-            raise DataplaneError('%s failed: %s is gone from %s' % (what, ifname, label))
-        err = DataplaneError('%s failed: %s' % (what, describe_error(exc)))
-        err.code = getattr(exc, 'code', None)
+        nl_call(what, ipr.link, 'set', ifname=ifname, **kwargs)
+    except DataplaneError as exc:
+        if getattr(exc, 'code', None) != errno.ENODEV:
+            raise
+        err = DataplaneError('%s failed: %s is gone from %s' % (what, ifname, label))
+        err.code = errno.ENODEV
         raise err
 
 

@@ -15,7 +15,8 @@ collections, functools, ...) cost every call about 10 ms before the first line o
 script starts as fast as the bare interpreter, and its comment lines cost the compiler almost nothing.
 
 The output is reproducible: sorted entries, marshal format 2 (no object references) and fixed zlib
-settings, so an unchanged source gives a byte-identical file and an idempotent install.
+settings, so an unchanged source gives a byte-identical file and an idempotent install. The loader
+carries the file's build hash (HASH_PLACEHOLDER below), which names the node's helper for this build.
 """
 
 import argparse
@@ -42,6 +43,9 @@ OURS = ('ansible_collections', 'ansible_collections.podnet', 'ansible_collection
 
 class Payload(object):
     # Finder and loader of the modules carried in this file's last lines; read on the first import of one.
+    # build_hash names this build: the client names the helper's socket by it (podnet_cni_build.py,
+    # HASH_PLACEHOLDER: what the hash covers)
+    build_hash = '{build_hash}'
 
     def __init__(self, path):
         self.archive = path
@@ -132,6 +136,12 @@ sys.stdout.flush()
 sys.stderr.flush()
 sys.modules['os']._exit(int(STATUS or 0))
 """
+#: The build hash (the loader's Payload.build_hash; the client names the helper's socket by it): the first 16
+#: hex digits of the SHA-256 of the executable's bytes, all of them (interpreter line, loader with the
+#: client's source hash, the carried modules and their compiled code), except that the hash cannot cover
+#: itself: its own 16 digits are hashed as HASH_PLACEHOLDER. Another interpreter, builder or module gives
+#: another hash, an unchanged collection the same one.
+HASH_PLACEHOLDER = '0' * 16
 #: The line between the loader and the carried modules.
 MARK = '# podnet-cni-payload: the modules below, zlib-compressed marshal data, base64, one comment line each'
 #: Interpreter flags of the first line: no site import and an environment-proof start for the small client
@@ -147,6 +157,10 @@ def _pyc(source, name):
     code = compile(source, name, 'exec', dont_inherit=True, optimize=0)
     # unchecked hash-based pyc (PEP 552), as the loader reads it: magic, flags, 8 unused bytes, code
     return importlib.util.MAGIC_NUMBER + (1).to_bytes(4, 'little') + b'\0' * 8 + marshal.dumps(code)
+
+
+def _hash(data):
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def build(collection_root, output, interpreter, pyc=False):
@@ -180,13 +194,15 @@ def build(collection_root, output, interpreter, pyc=False):
         for name in list(carried):
             carried[name + 'c'] = _pyc(carried[name], name)
     with open(os.path.join(collection_root, 'plugins', 'module_utils', 'cni', '_client.py'), 'rb') as handle:
-        client_hash = hashlib.sha256(handle.read()).hexdigest()[:16]
+        client_hash = _hash(handle.read())
     blob = base64.b64encode(zlib.compress(marshal.dumps(dict(sorted(carried.items())), 2), 9)).decode('ascii')
     first = interpreter
     if os.path.isabs(interpreter) and ' ' not in interpreter and os.path.basename(interpreter) != 'env':
         first += ' ' + FLAGS
-    text = ('#!' + first + '\n' + LOADER.replace('{client_hash}', client_hash).replace('{mark}', MARK) + MARK + '\n'
-            + ''.join('#%s\n' % blob[i:i + LINE] for i in range(0, len(blob), LINE)))
+    head, tail = LOADER.replace('{client_hash}', client_hash).replace('{mark}', MARK).split('{build_hash}')
+    head = '#!' + first + '\n' + head
+    tail += MARK + '\n' + ''.join('#%s\n' % blob[i:i + LINE] for i in range(0, len(blob), LINE))
+    text = head + _hash((head + HASH_PLACEHOLDER + tail).encode('ascii')) + tail
     tmp = output + '.tmp%d' % os.getpid()
     with open(tmp, 'w', encoding='ascii', newline='\n') as handle:
         handle.write(text)
@@ -200,6 +216,28 @@ def carried(path):
     with open(path, 'rb') as handle:
         body = handle.read().split(b'\n' + MARK.encode('ascii') + b'\n', 1)[1]
     return marshal.loads(zlib.decompress(base64.b64decode(b''.join(line[1:] for line in body.splitlines()))))
+
+
+def _hash_field(data):
+    """Offset of the build hash's digits in an executable's bytes (the loader's Payload.build_hash)."""
+    prefix = b"\n    build_hash = '"
+    return data.index(prefix, 0, data.index(b'\n' + MARK.encode('ascii') + b'\n')) + len(prefix)
+
+
+def build_hash(path):
+    """The build hash written into the executable at ``path``: what its client names the helper's socket by."""
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    start = _hash_field(data)
+    return data[start:start + len(HASH_PLACEHOLDER)].decode('ascii')
+
+
+def computed_hash(path):
+    """The build hash of the executable at ``path`` computed from its bytes as HASH_PLACEHOLDER says."""
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    start = _hash_field(data)
+    return _hash(data[:start] + HASH_PLACEHOLDER.encode('ascii') + data[start + len(HASH_PLACEHOLDER):])
 
 
 def main(argv=None):

@@ -38,6 +38,14 @@ def build_plugin(directory, python=DEBIAN_PYTHON, pyc=False):
     return directory
 
 
+def build_hash(plugin):
+    """The build hash written into the plugin at ``plugin``: its helper's socket is named by it."""
+    if os.path.dirname(BUILDER) not in sys.path:
+        sys.path.insert(0, os.path.dirname(BUILDER))
+    import podnet_cni_build  # pylint: disable=import-outside-toplevel
+    return podnet_cni_build.build_hash(plugin)
+
+
 @contextlib.contextmanager
 def in_netns(name):
     """Run the block (and the processes it starts) in network namespace ``name``."""
@@ -108,5 +116,5 @@ def ip_json(netns, *args):
     return json.loads(out or "[]")
 
 
-__all__ = ["TEST_PREFIX", "kill_netns", "build_plugin", "in_netns", "add_netns", "call", "cni_env", "k8s_args",
+__all__ = ["TEST_PREFIX", "kill_netns", "build_plugin", "build_hash", "in_netns", "add_netns", "call", "cni_env", "k8s_args",
            "ip_json", "Result", "DEBIAN_PYTHON"]

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from cni_testlib import TEST_PREFIX, add_netns, build_plugin, call, cni_env, in_netns, kill_netns, k8s_args
+from cni_testlib import TEST_PREFIX, add_netns, build_hash, build_plugin, call, cni_env, in_netns, kill_netns, k8s_args
 
 from ansible_collections.podnet.calico.plugins.module_utils.cni import _client as client
 
@@ -115,6 +115,7 @@ def test_started_on_demand_then_reused(plugin, nodes, tmp_path):
     assert first["mode"] == "helper" and first["started_helper"], first
     running = helpers(node)
     assert len(running) == 1, running
+    assert list(running.values()) == [client.socket_name(build_hash(plugin))]   # named by the loader's constant
     second = version(plugin, node, timing)
     assert second["mode"] == "helper" and not second["started_helper"], second
     assert helpers(node) == running
@@ -140,7 +141,7 @@ def test_a_new_build_never_talks_to_the_old_helper(plugin, nodes, tmp_path):
     assert got["mode"] == "helper" and got["started_helper"], got
     now = helpers(node)
     assert len(now) == 2 and set(old) < set(now), now
-    assert len(set(now.values())) == 2, now   # two socket names: the code hash differs
+    assert len(set(now.values())) == 2, now   # two socket names: the build hash differs
 
 
 @pytest.mark.parametrize("how", ["env", "conf"])
@@ -171,7 +172,7 @@ def _squat(node, plugin, listen, stop):
     """Hold the helper's socket name in ``node``: accept and hang up at once, or never listen."""
     with in_netns(node):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind("\0" + client.socket_name(plugin))
+        sock.bind("\0" + client.socket_name(build_hash(plugin)))
     if listen:
         sock.listen(8)
         sock.settimeout(0.1)
@@ -267,7 +268,7 @@ def _connect_as(node, plugin, preexec=None, wrapper=()):
             "except OSError:\n"
             "    print('refused')\n")
     proc = subprocess.run(["nsenter", "--net=/run/netns/%s" % node] + list(wrapper)
-                          + ["/usr/bin/python3", "-c", code, client.socket_name(plugin)],
+                          + ["/usr/bin/python3", "-c", code, client.socket_name(build_hash(plugin))],
                           stdout=subprocess.PIPE, text=True, preexec_fn=preexec, timeout=30, check=False)
     return proc.stdout.strip()
 

@@ -1,0 +1,52 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""set_link() against the kernel, under both interpreters (venv pyroute2 0.9, Debian python3-pyroute2 0.7):
+a name with no link is ENODEV, said as "is gone"; any other refusal (an MTU above a veth's maximum) is
+nl_call's message with the errno. The veth and tunnel engines rely on exactly this split.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+from dp_helpers import links, sh
+
+COLLECTIONS = next(p for p in sys.path if p.endswith(os.path.join(".build", "collections")))
+
+SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
+    DataplaneError, Namespace, set_link)
+ns = Namespace(sys.argv[2])
+out = []
+for ifname, what, kwargs in [('nosuch0', 'setting nosuch0 up', {'state': 'up'}),
+                             ('v0', 'setting mtu 70000 on v0', {'mtu': 70000}),
+                             ('v0', 'setting mtu 1400 on v0', {'mtu': 1400, 'state': 'up'})]:
+    try:
+        set_link(ns.ipr, ifname, what, ns.label, **kwargs)
+        out.append(None)
+    except DataplaneError as exc:
+        out.append([str(exc), getattr(exc, 'code', None)])
+ns.close()
+print(json.dumps(out))
+"""
+
+
+def test_set_link_errors_from_the_kernel(dp_ns, interpreter):
+    node = dp_ns("setlink")
+    sh("ip", "-n", node, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    proc = subprocess.run([interpreter, "-c", SCRIPT, COLLECTIONS, node], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    gone, refused, done = json.loads(proc.stdout)
+    assert gone == ["setting nosuch0 up failed: nosuch0 is gone from %s" % node, errno.ENODEV]
+    assert refused == ["setting mtu 70000 on v0 failed: %s (errno %d)" % (os.strerror(errno.EINVAL), errno.EINVAL),
+                       errno.EINVAL]
+    assert done is None
+    v0 = links(node)["v0"]
+    assert v0["mtu"] == 1400 and "UP" in v0["flags"]
