@@ -3,24 +3,37 @@
 """Careful text editors for the files that point a cluster at CNI (private to the collection).
 
 Plain Python, no Ansible import: errors are KubeletCniError with a message for the user. They run
-on the controller (the kubelet_cni filters are their faces), take a file's text and return the edited text: everything they do
-not own is kept byte for byte, and an input that already has the wanted settings comes back
-unchanged, so that ansible.builtin.copy reports ``changed`` only when something really moved.
+on the node in the module kubelet_cni_config (_kubelet_cni_config.py) and on the controller in the
+kubelet_cni filters (their Jinja faces); they take a file's text and return the edited text:
+everything they do not own is kept byte for byte, and an input that already has the wanted settings
+comes back unchanged, so that a file is written only when something really moved.
+
+TOML is checked with tomllib (Python 3.11+) or tomli, the static pod is parsed with PyYAML; both are
+optional imports here, their absence is reported by the caller (TOML_IMPORT_ERROR, YAML_IMPORT_ERROR).
 """
 
 from __future__ import annotations
 
 import re
+import traceback
 
 try:
     import tomllib
-except ImportError:  # pragma: no cover - the controller runs Python 3.12 or later
-    tomllib = None
+    TOML_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - Python < 3.11 on a node
+    try:
+        import tomli as tomllib
+        TOML_IMPORT_ERROR = None
+    except ImportError:
+        tomllib = None
+        TOML_IMPORT_ERROR = traceback.format_exc()
 
 try:
     import yaml
+    YAML_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on the controller
     yaml = None
+    YAML_IMPORT_ERROR = traceback.format_exc()
 
 
 class KubeletCniError(ValueError):
@@ -390,7 +403,7 @@ def _mapping_get(node, key):
 def kubelet_cni_static_pod(content, container='kube-controller-manager', set_flags=None, remove=None):
     """Set and remove flags in the command/args of one container of a static pod manifest."""
     if yaml is None:
-        raise KubeletCniError('kubelet_cni_static_pod needs PyYAML on the controller')
+        raise KubeletCniError('kubelet_cni_static_pod needs PyYAML')
     if not isinstance(content, str):
         raise KubeletCniError('kubelet_cni_static_pod expects the file text as a string')
     set_flags = dict(set_flags or {})
