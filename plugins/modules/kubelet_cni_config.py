@@ -82,7 +82,8 @@ options:
         Only with O(service=kube-controller-manager).
     type: path
 requirements:
-  - tomllib (Python 3.11 or later) or tomli on the node, to check containerd's config.
+  - tomllib (Python 3.11 or later) or tomli on the node, to check containerd's config (without either, the
+    edit is made unchecked, with a warning).
   - PyYAML on the node, to edit a static pod manifest.
 attributes:
   check_mode:
@@ -182,6 +183,8 @@ def main():
                               bin_dir=params['bin_dir'], conf_dir=params['conf_dir'],
                               static_pod=params['static_pod'])
         actions = planned['actions']
+        for warning in planned['warnings']:
+            module.warn(warning)
         if actions and not module.check_mode:
             apply(actions)
     except MissingLibrary as exc:

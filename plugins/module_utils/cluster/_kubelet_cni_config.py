@@ -65,7 +65,7 @@ def plan_config(service, files, set_flags=None, remove_flags=None, env_vars=None
     first existing file of files; the flags to remove (and the ones set) leave every file.
 
     Returns {'actions': _files.plan() actions, 'restart': services whose files change,
-    'flag_file': the file that gets the flags (or None)}.
+    'flag_file': the file that gets the flags (or None), 'warnings': texts for the user}.
     """
     if service not in SERVICES:
         raise ConfigError('service must be one of %s, got %r' % (', '.join(SERVICES), service))
@@ -74,6 +74,7 @@ def plan_config(service, files, set_flags=None, remove_flags=None, env_vars=None
     files = list(files or [])
     edit_containerd = False
     required = False
+    warnings = []
     if service == KUBELET:
         legacy = uses_kubelet_flags(kube_version)
         required = legacy
@@ -118,8 +119,11 @@ def plan_config(service, files, set_flags=None, remove_flags=None, env_vars=None
         flag_paths.append(path)
     if edit_containerd:
         if editors.tomllib is None:
-            raise MissingLibrary('tomli', "to check containerd's config %s on Python before 3.11" % containerd_config,
-                                 editors.TOML_IMPORT_ERROR)
+            # The edit is textual; parsing is a guard on its input and output. Without a TOML parser
+            # (Python before 3.11 without tomli) the edit is made and the guard is reported missing.
+            warnings.append("containerd's config %s was edited without a TOML check: this node's Python has "
+                            "neither tomllib (3.11+) nor tomli; install tomli (python3-tomli) to have it "
+                            "checked" % containerd_config)
         have = read[containerd_config]
         content = _edit(editors.kubelet_cni_containerd, containerd_config,
                         have['content'] if have['exists'] else '', bin_dir=bin_dir, conf_dir=conf_dir)
@@ -145,4 +149,5 @@ def plan_config(service, files, set_flags=None, remove_flags=None, env_vars=None
     if edit_containerd and changed & {containerd_config, os.path.dirname(containerd_config)}:
         restart.append(CONTAINERD)
     # The static pod needs no restart: the kubelet restarts the pod when its manifest changes.
-    return {'actions': actions, 'restart': restart, 'flag_file': existing[0] if existing else None}
+    return {'actions': actions, 'restart': restart, 'flag_file': existing[0] if existing else None,
+            'warnings': warnings}

@@ -166,13 +166,18 @@ def test_refused_edit_writes_nothing(node):
     assert snapshot(node) == before
 
 
-def test_missing_toml_library(node, monkeypatch):
+def test_missing_toml_library_edits_unchecked_with_a_warning(node, monkeypatch):
+    checked = kubelet(node, "1.30.2")
+    assert checked["warnings"] == []
     monkeypatch.setattr(editors, "tomllib", None)
-    with pytest.raises(config.MissingLibrary) as info:
-        kubelet(node, "1.30.2")
-    assert info.value.library == "tomli"
-    # Before 1.24 containerd's config is not read: no TOML library needed.
-    assert kubelet(node, "1.23.1")["flag_file"] == node["kubeadm"]
+    unchecked = kubelet(node, "1.30.2")
+    assert len(unchecked["warnings"]) == 1 and "without a TOML check" in unchecked["warnings"][0]
+    assert node["containerd"] in unchecked["warnings"][0]
+    # The same edit as with the check.
+    assert [(a["path"], a.get("data")) for a in unchecked["actions"]] == \
+        [(a["path"], a.get("data")) for a in checked["actions"]]
+    # Before 1.24 containerd's config is not read: nothing to warn about.
+    assert kubelet(node, "1.23.1")["warnings"] == []
 
 
 def test_controller_manager_unit_and_static_pod(node):
