@@ -46,6 +46,17 @@ spec:
 """
 
 
+def file_tree(root):
+    """{path under root: (sha256, st_mode)} of every file under root: what a run may not change."""
+    out = {}
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                out[os.path.relpath(path, root)] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(path).st_mode)
+    return out
+
+
 def free_port(address):
     with socket.socket() as sock:
         sock.bind((address, 0))

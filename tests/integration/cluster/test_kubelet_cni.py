@@ -10,14 +10,13 @@ each handler's conditions, so a handler skipped by `kubelet_cni_manage_services 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
 import pytest
 import yaml
 
-from cluster_testlib import FILES
+from cluster_testlib import FILES, file_tree
 
 PLAYBOOK = os.path.join(FILES, "kubelet_cni.yml")
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -64,16 +63,6 @@ def role_vars(root, **extra):
     return evars
 
 
-def tree(root):
-    out = {}
-    for base, _dirs, names in os.walk(root):
-        for name in names:
-            path = os.path.join(base, name)
-            with open(path, "rb") as handle:
-                out[os.path.relpath(path, root)] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(path).st_mode)
-    return out
-
-
 def handlers(result):
     """{handler name: the condition that skipped it} for the handlers that were notified."""
     out = {}
@@ -92,7 +81,7 @@ def host_tasks(result):
 
 def test_role_one_task_per_concern_check_mode_and_handlers(run_playbook, node_root):
     evars = role_vars(node_root)
-    before = tree(node_root)
+    before = file_tree(node_root)
 
     # Check mode: the changes are predicted, nothing is written.
     check = run_playbook(PLAYBOOK, extra_vars=evars, check=True, diff=True)
@@ -101,7 +90,7 @@ def test_role_one_task_per_concern_check_mode_and_handlers(run_playbook, node_ro
     diffs = check.results(MAIN_TASK)["localhost"]["diff"]
     assert [d["after_header"] for d in diffs] == [
         str(node_root / "var/lib/kubelet/kubeadm-flags.env"), str(node_root / "etc/containerd/config.toml")]
-    assert tree(node_root) == before
+    assert file_tree(node_root) == before
 
     first = run_playbook(PLAYBOOK, extra_vars=evars)
     # One task per concern on the host (besides Ansible's argument checks), then the handlers.
@@ -116,13 +105,13 @@ def test_role_one_task_per_concern_check_mode_and_handlers(run_playbook, node_ro
     assert "--allocate-node-cidrs=false" in unit and "--cluster-cidr" not in unit
     pod = yaml.safe_load((node_root / "etc/kubernetes/manifests/kube-controller-manager.yaml").read_text())
     assert pod["spec"]["containers"][0]["command"] == ["kube-controller-manager", "--allocate-node-cidrs=false"]
-    after = tree(node_root)
+    after = file_tree(node_root)
 
     # Again: nothing changes, no handler is notified.
     second = run_playbook(PLAYBOOK, extra_vars=evars)
     assert second.changed == 0, second.changed_tasks()
     assert handlers(second) == {}
-    assert tree(node_root) == after
+    assert file_tree(node_root) == after
 
     # Only containerd's config differs: only containerd's handler gets past its restart condition.
     (node_root / "etc/containerd/config.toml").write_text(CONTAINERD)
@@ -136,17 +125,17 @@ def test_role_one_task_per_concern_check_mode_and_handlers(run_playbook, node_ro
     assert found["Restart containerd"] == MANAGE
     assert found["Restart kubelet"].startswith("'kubelet' in ")
     assert found["Restart kube-controller-manager"].startswith("'kube-controller-manager' in ")
-    assert tree(node_root) == after
+    assert file_tree(node_root) == after
 
 
 def test_missing_flag_file_before_1_24(run_playbook, node_root):
     evars = role_vars(node_root, kubelet_cni_kube_version="1.23.17",
                       kubelet_cni_kubelet_files=[str(node_root / "etc/default/kubelet")])
-    before = tree(node_root)
+    before = file_tree(node_root)
     result = run_playbook(PLAYBOOK, extra_vars=evars, expect_fail=True)
     failures = " ".join(result.failures())
     assert "None of the kubelet flag files exists on this node: %s" % (node_root / "etc/default/kubelet") in failures
-    assert tree(node_root) == before
+    assert file_tree(node_root) == before
 
 
 @pytest.mark.parametrize("version", ["latest", 1.3])

@@ -8,13 +8,12 @@ here each check category runs through the real role and site.yml.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
 import pytest
 
-from cluster_testlib import FILES
+from cluster_testlib import FILES, file_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
@@ -56,16 +55,6 @@ def _inventory(tmp_path):
     path.write_text("[kube_control_plane]\nlocalhost\n[kube_node]\nlocalhost\n"
                     "[k8s_cluster:children]\nkube_control_plane\nkube_node\n")
     return str(path)
-
-
-def _tree(root):
-    out = {}
-    for base, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(base, name)
-            with open(path, "rb") as handle:
-                out[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
-    return out
 
 
 def _site_vars(root, **extra):
@@ -112,12 +101,12 @@ def node_root(tmp_path):
 def test_site_stops_before_any_change(run_playbook, tmp_path, node_root, extra, message):
     if "05-flannel" not in message:
         extra = dict(extra, cni_plugins_remove_conflicting=True)
-    before = _tree(node_root)
+    before = file_tree(node_root)
     result = run_playbook(SITE, inventory=_inventory(tmp_path), extra_vars=_site_vars(node_root, **extra),
                           expect_fail=True)
     failures = " ".join(result.failures())
     assert message.format(conf=node_root / "etc/cni/net.d") in failures, failures
-    assert _tree(node_root) == before
+    assert file_tree(node_root) == before
     plays = [play["play"]["name"] for play in result.data["plays"]]
     assert plays == ["Pre-flight checks (nothing changes before all of them pass)"], plays
 
