@@ -11,6 +11,7 @@ the file; a writer that finds the file locked waits up to ``busy_timeout`` secon
 
 import os
 import sqlite3
+import time
 
 try:
     from urllib.parse import quote
@@ -75,6 +76,21 @@ class SQLiteStore(Store):
             os.makedirs(parent, 0o750)
         if os.path.exists(path) and not os.path.isfile(path):
             raise StoreError('sqlite_path=%s is not a regular file' % path, 'sqlite_path')
+        # Processes that open a new file at the same moment race for the switch to WAL, and SQLite
+        # answers "database is locked" at once, without waiting, to the one whose shared lock would
+        # deadlock the switch. Such an open is tried again until busy_timeout has passed.
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._connect_read_write(path, busy_timeout, synchronous)
+                return
+            except sqlite3.OperationalError as exc:
+                if 'locked' not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                self.close()
+                time.sleep(0.01)
+
+    def _connect_read_write(self, path, busy_timeout, synchronous):
         self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._db.execute('PRAGMA busy_timeout=%d' % int(busy_timeout * 1000))
         if not self._check_ours(allow_empty=True):
