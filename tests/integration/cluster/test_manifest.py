@@ -159,6 +159,50 @@ def test_etcd_datastore(run_playbook, tmp_path, etcd_tls):
     assert_cni_conf_dir_mounted(spec, "/etc/cni/net.d")
 
 
+def test_etcd_manifest_key_hidden_rerun_unchanged_check_writes_nothing(run_playbook, tmp_path, etcd_tls):
+    """The manifest with the etcd key: no key text in a --diff -v run, a rerun changes nothing, and a
+    check-mode run into a new directory creates neither the directory nor the file."""
+    marker = "KEYMARKER%d" % os.getpid()
+    with open(etcd_tls["key"], "w") as handle:
+        handle.write("-----BEGIN TEST KEY-----\n%s\n-----END TEST KEY-----\n" % marker)
+    with open(etcd_tls["key"], "rb") as handle:
+        key_b64 = base64.b64encode(handle.read()).decode()
+    settings = dict(
+        calico_manifest_datastore="etcd",
+        calico_manifest_etcd_endpoints=["https://10.89.0.11:2379"],
+        calico_manifest_etcd_ca_file=etcd_tls["ca"],
+        calico_manifest_etcd_cert_file=etcd_tls["cert"],
+        calico_manifest_etcd_key_file=etcd_tls["key"],
+    )
+    out = tmp_path / "manifest"
+    evars = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "calico_manifest_render_only": True,
+        "calico_manifest_dir": str(out),
+        "calico_manifest_pool_cidr": "10.244.0.0/16",
+        "calico_manifest_service_cidr": "10.96.0.0/12",
+        "calico_manifest_mtu": 1440,
+    }
+    evars.update(settings)
+    playbook = os.path.join(FILES, "render.yml")
+
+    check = run_playbook(playbook, extra_vars=evars, check=True, diff=True)
+    assert check.changed > 0, check
+    assert not out.exists(), "check mode created %s" % out
+
+    first = run_playbook(playbook, extra_vars=evars, diff=True, env={"ANSIBLE_VERBOSITY": "1"})
+    assert first.changed > 0, first
+    assert key_b64 in (out / "calico.yaml").read_text()
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    for result in (check, first):
+        assert marker not in result.stdout + result.stderr
+        assert key_b64 not in result.stdout + result.stderr
+
+    again = run_playbook(playbook, extra_vars=evars, diff=True)
+    assert again.changed == 0, again.changed_tasks()
+
+
 def assert_cni_plugin_rbac(docs):
     """install-cni and calico-node may request tokens of calico-cni-plugin, and of nothing else."""
     node_role = find(docs, "ClusterRole", "calico-node")
