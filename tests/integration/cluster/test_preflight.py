@@ -118,3 +118,38 @@ def test_conflicting_config_removed_when_asked(run_playbook, tmp_path, node_root
     assert names == ["10-calico.conflist", "99-loopback.conf"]
     assert result.results("Say which calico binaries were skipped")["localhost"]["msg"].startswith(
         "Skipped calico and calico-ipam: no source given")
+
+
+def test_reference_plugins_seen_by_the_preflight_look(run_playbook, tmp_path, node_root):
+    """The role does not install the package: the pre-flight look covers the package directory, and
+    the install reuses it (no look of its own) and copies what it found."""
+    package = tmp_path / "package"
+    package.mkdir()
+    for name in ("loopback", "portmap", "bandwidth"):
+        with open("/usr/lib/cni/" + name, "rb") as src, open(package / name, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(package / name, 0o755)
+    # A config file in the package directory is not a config of the node, nor a plugin.
+    (package / "00-stray.conflist").write_text("{}\n")
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), extra_vars=_site_vars(
+        node_root, cni_plugins_remove_conflicting=True, cni_plugins_reference_package_dir=str(package),
+        cni_plugins_reference_plugins=["loopback", "portmap", "bandwidth"]))
+    look = result.results("Look for the reference plugins in the package directory")["localhost"]
+    assert look.get("skipped"), look
+    for name in ("loopback", "portmap", "bandwidth"):
+        with open(package / name, "rb") as src, open(node_root / "opt/cni/bin" / name, "rb") as dst:
+            assert src.read() == dst.read(), name
+    assert sorted(os.listdir(node_root / "etc/cni/net.d")) == ["10-calico.conflist", "99-loopback.conf"]
+
+
+def test_reference_plugin_missing_from_the_package(run_playbook, tmp_path, node_root):
+    package = tmp_path / "package"
+    package.mkdir()
+    with open("/usr/lib/cni/loopback", "rb") as src, open(package / "loopback", "wb") as dst:
+        dst.write(src.read())
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), expect_fail=True, extra_vars=_site_vars(
+        node_root, cni_plugins_remove_conflicting=True, cni_plugins_reference_package_dir=str(package),
+        cni_plugins_reference_plugins=["loopback", "portmap"]))
+    failures = " ".join(result.failures())
+    assert "portmap not found in %s" % package in failures, failures
+    assert not (node_root / "opt/cni/bin/loopback").exists()
