@@ -17,6 +17,7 @@ description:
   - O(pod_netns) adds pod inventories to a node inventory in the same task.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.linux
   - podnet.calico.netns
 options:
   kind:
@@ -38,8 +39,6 @@ attributes:
     details: The module never changes anything.
   diff_mode:
     support: N/A
-  platform:
-    platforms: linux
 seealso:
   - module: podnet.calico.calico_veth
   - module: podnet.calico.calico_route

@@ -27,15 +27,12 @@ author:
   - podnet.calico contributors (@podnet)
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.posix
   - podnet.calico.datastore
 attributes:
   check_mode:
-    support: full
     details: The answer (the address a handle would get) is computed from the datastore and nothing is written.
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   pool:
     description:

@@ -24,6 +24,7 @@ author:
   - podnet.calico contributors (@podnet)
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.posix
   - podnet.calico.datastore
 attributes:
   check_mode:
@@ -31,8 +32,6 @@ attributes:
     details: The module only reads.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   pool:
     description: Report only this pool (an IPv4 CIDR) and its blocks and handles.

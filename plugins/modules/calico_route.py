@@ -25,6 +25,8 @@ description:
     route this task had added, replaced or removed is put back.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
   - podnet.calico.netns
   - podnet.calico.force
 options:
@@ -109,13 +111,6 @@ options:
         description:
           - Protocol number of this route, when it is not O(proto); the same rules as for O(proto).
         type: int
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: linux
 seealso:
   - module: podnet.calico.calico_veth
   - module: podnet.calico.calico_tunnel

@@ -29,6 +29,8 @@ description:
     undo builds it again from that; the error says exactly what could not be undone.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
   - podnet.calico.netns
   - podnet.calico.force
 options:
@@ -119,13 +121,6 @@ options:
             description: The peer node's underlay address.
             type: str
             required: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: linux
 seealso:
   - module: podnet.calico.calico_route
   - module: podnet.calico.calico_dataplane_info

@@ -28,6 +28,8 @@ description:
     C(/32) routes are made by M(podnet.calico.calico_route); the host end's sysctls by M(podnet.calico.proxy_arp).
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
   - podnet.calico.netns
   - podnet.calico.force
 options:
@@ -95,13 +97,6 @@ options:
         type: list
         elements: str
         default: []
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: linux
 seealso:
   - module: podnet.calico.calico_route
   - module: podnet.calico.proxy_arp

@@ -27,6 +27,8 @@ description:
   - RV(restart) names the services whose configuration changed, for handlers.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.posix
 options:
   service:
     description:
@@ -86,14 +88,9 @@ requirements:
     edit is made unchecked, with a warning).
   - PyYAML on the node, to edit a static pod manifest.
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - One diff per changed path.
-  platform:
-    platforms: posix
 seealso:
   - module: podnet.calico.node_files
     description: Writes given contents; this module computes them from what is on the node.

@@ -25,6 +25,8 @@ description:
   - This is the lab's engine; the role C(podnet.calico.lab) wraps it.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
 options:
   state:
     description:
@@ -153,15 +155,10 @@ options:
         type: str
         default: Ansible managed
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - The diff shows the lab's namespaces, the nodes whose sshd runs and the state dir, before and after,
         and the inventory's text when it changes.
-  platform:
-    platforms: linux
 notes:
   - Needs C(ip) (iproute2), C(unshare), C(ssh-keygen), C(sshd) and C(nc) (netcat-openbsd) on the machine.
 seealso:

@@ -26,6 +26,8 @@ description:
     in C(lab.json) by the C(podnet.calico.lab) module with O(podnet.calico.lab#module:containerd=true).
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
 options:
   state_dir:
     description:
@@ -79,14 +81,9 @@ options:
     type: path
     default: /opt/cni/bin
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - The diff lists the pods (C(<node> <namespace>/<name>)) before and after.
-  platform:
-    platforms: linux
 notes:
   - Needs root (it enters the nodes' namespaces for C(CHECK) and opens their containerd sockets).
 seealso:

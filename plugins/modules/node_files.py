@@ -21,6 +21,8 @@ description:
     kubelet and containerd settings).
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.posix
 options:
   state:
     description:
@@ -111,14 +113,9 @@ options:
     elements: path
     default: []
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - One diff per changed path; secret contents are replaced by a note.
-  platform:
-    platforms: posix
 seealso:
   - module: ansible.builtin.copy
     description: One file per task, with owners, backups and validation.

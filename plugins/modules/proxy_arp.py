@@ -20,6 +20,8 @@ description:
   - Every write is journaled and the earlier ones are written back when a later one fails.
 extends_documentation_fragment:
   - podnet.calico.attributes
+  - podnet.calico.attributes.full
+  - podnet.calico.attributes.linux
   - podnet.calico.netns
   - podnet.calico.force
 options:
@@ -77,13 +79,6 @@ options:
         description:
           - C(net.ipv6.conf.<if>.accept_ra) (0, 1 or 2); left alone when not set.
         type: int
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: linux
 seealso:
   - module: podnet.calico.calico_veth
   - module: podnet.calico.calico_dataplane_info
