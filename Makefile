@@ -10,6 +10,8 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export ANSIBLE_NOCOLOR := 1
 export PATH := $(VENV)/bin:$(PATH)
 export PODNET_LAB_DIR ?= /tmp/podnet-lab
+# Filter and test plugins loaded once before Ansible forks its workers (plugins/callback/preload.py).
+export ANSIBLE_CALLBACKS_ENABLED ?= podnet.calico.preload
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_COLOR := 1
 export PY_COLORS := 0

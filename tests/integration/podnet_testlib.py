@@ -49,7 +49,12 @@ def ansible_env(extra=None):
         "ANSIBLE_CALLBACK_PLUGINS": os.path.join(ROOT, "tests", "integration", "callback_plugins"),
         "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
     })
-    env.update(extra or {})
+    # A value of None removes the variable (for example a setting make exports).
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

@@ -1,0 +1,75 @@
+# Copyright: podnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The podnet.calico.preload callback: workers forked after it start with the filter plugins loaded.
+
+A lookup plugin of the test's own (in a temporary directory) reports, from inside the worker that
+templates the task, whether the collection's filter files and ansible-core's filter wrappers are
+already loaded there, before the task has used any filter.
+"""
+
+from __future__ import annotations
+
+import sys
+
+PROBE = '''
+import sys
+from ansible.plugins.lookup import LookupBase
+from ansible.plugins.loader import filter_loader
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        return [{
+            "collection_filters": "ansible_collections.podnet.calico.plugins.filter.calico_naming" in sys.modules,
+            "core_filters": bool(filter_loader._cached_non_collection_wrappers),
+        }]
+'''
+
+PLAY = '''
+- name: Probe a worker
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: What the worker has loaded
+      ansible.builtin.debug:
+        msg: "{{ lookup('pn_preload_probe') }}"
+
+    - name: A filter of the collection still works
+      ansible.builtin.debug:
+        msg: "{{ 1500 | podnet.calico.calico_pod_mtu('vxlan') }}"
+'''
+
+
+def _run(run_playbook, tmp_path, env):
+    lookups = tmp_path / "lookup"
+    lookups.mkdir(exist_ok=True)
+    (lookups / "pn_preload_probe.py").write_text(PROBE)
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text(PLAY)
+    result = run_playbook(str(playbook), extra_vars={"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                          env=dict({"ANSIBLE_LOOKUP_PLUGINS": str(lookups), "ANSIBLE_VERBOSITY": "3"}, **env))
+    probe = result.results("What the worker has loaded")["localhost"]["msg"]
+    mtu = result.results("A filter of the collection still works")["localhost"]["msg"]
+    return result, probe, mtu
+
+
+def test_workers_inherit_the_loaded_filters(run_playbook, tmp_path):
+    result, probe, mtu = _run(run_playbook, tmp_path, {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload"})
+    assert probe == {"collection_filters": True, "core_filters": True}, probe
+    assert int(mtu) == 1450
+    assert "podnet.calico.preload: loaded the ansible.builtin filter, ansible.builtin test, podnet.calico filter plugins" in result.stdout
+
+
+def test_without_the_callback_each_worker_loads_them(run_playbook, tmp_path):
+    result, probe, mtu = _run(run_playbook, tmp_path, {"ANSIBLE_CALLBACKS_ENABLED": None})
+    assert probe == {"collection_filters": False, "core_filters": False}, probe
+    assert int(mtu) == 1450
+    assert "podnet.calico.preload" not in result.stdout
+
+
+def test_a_collection_that_is_not_there_is_left_out(run_playbook, tmp_path):
+    result, probe, mtu = _run(run_playbook, tmp_path, {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload",
+                                                      "PODNET_PRELOAD_COLLECTIONS": "nosuch.collection,podnet.calico"})
+    assert probe == {"collection_filters": True, "core_filters": True}, probe
+    assert "WARNING" not in result.stderr + result.stdout, result.stderr
+    assert "podnet.calico filter plugins" in result.stdout
