@@ -12,7 +12,7 @@ total and per node, with the task and host-task counts and the load average at t
 nodes run on the same cores (their sshd and modules are not children of ansible-playbook and are
 not counted in the controller figure, but they do slow its wall time down).
 
-Usage: .venv/bin/python bench/lab/bench_scale.py [--nodes 3 10 20] [--pods 2] [--forks 10] [--json out.json]
+Usage: .venv/bin/python bench/lab/bench_scale.py [--nodes 3 10 20] [--pods 2] [--forks 10] [--no-preload] [--json out.json]
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ def main():
     parser.add_argument("--pods", type=int, default=2)
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--json")
+    parser.add_argument("--no-preload", action="store_true",
+                        help="run without the podnet.calico.preload callback (make lab enables it)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the lab makes network namespaces")
-    env = {"PODNET_LAB_DIR": STATE_DIR}
+    env = {"PODNET_LAB_DIR": STATE_DIR,
+           "ANSIBLE_CALLBACKS_ENABLED": None if args.no_preload else "podnet.calico.preload"}
     rows = []
     for nodes in args.nodes:
         extra = {"lab_prefix": "pbs", "lab_state_dir": STATE_DIR, "lab_nodes": nodes,
