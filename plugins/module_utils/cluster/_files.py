@@ -67,8 +67,12 @@ def _old_state(path, where):
     return None, None, None
 
 
-def plan(directories, files, links=()):
-    """What would change: a list of actions, each a dict with kind, path and what differs."""
+def plan(directories, files, links=(), read=None):
+    """What would change: a list of actions, each a dict with kind, path and what differs.
+
+    read: gather()'s result for files already read by the caller; a file entry whose path is in it is
+    compared with that content and mode instead of being read again.
+    """
     actions = []
     seen = set()
     for index, entry in enumerate(directories):
@@ -105,13 +109,18 @@ def plan(directories, files, links=()):
             want = entry["content"].encode("utf-8", errors="surrogateescape")
         else:
             raise FilesError("%s: give content or src for %s" % (where, path))
-        have = _read(path)
+        if read is not None and path in read:
+            known = read[path]
+            have = known["content"].encode("utf-8", errors="surrogateescape") if known["exists"] else None
+            have_mode = int(known["mode"], 8) if known["exists"] else None
+        else:
+            have = _read(path)
+            have_mode = stat.S_IMODE(os.stat(path).st_mode) if have is not None else None
         if have is None:
             actions.append({"kind": "write", "path": path, "data": want, "old": None,
                             "mode": mode if mode is not None else 0o644, "old_mode": None,
                             "secret": bool(entry.get("secret")), "show": entry.get("diff", True) is not False})
             continue
-        have_mode = stat.S_IMODE(os.stat(path).st_mode)
         if have != want and entry.get("force", True):
             actions.append({"kind": "write", "path": path, "data": want, "old": have,
                             "mode": mode if mode is not None else have_mode, "old_mode": have_mode,
