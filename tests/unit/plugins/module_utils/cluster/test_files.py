@@ -187,3 +187,25 @@ def test_plan_compares_with_what_gather_read_without_reading_again(tmp_path, mon
     assert with_read == without
     assert [(a["path"], a["old"], a["mode"]) for a in with_read] == [
         (str(other), b"old\n", 0o640), (str(tmp_path / "new"), None, 0o600)]
+
+
+def test_one_reader_for_files_and_links(tmp_path):
+    """A file entry reads through a symbolic link (content and mode of the file it points to); a link
+    entry sees the link itself; a directory is refused for both, naming the entry."""
+    real = tmp_path / "real"
+    real.write_text("same\n")
+    os.chmod(real, 0o600)
+    (tmp_path / "alias").symlink_to("real")
+    assert files.plan([], [{"path": str(tmp_path / "alias"), "content": "same\n", "mode": "0600"}]) == []
+    assert files.plan([], [], [{"path": str(tmp_path / "alias"), "target": "real"}]) == []
+    changed = files.plan([], [{"path": str(tmp_path / "alias"), "content": "new\n"}])
+    assert [(a["kind"], a["old"], a["old_mode"], a["mode"]) for a in changed] == [("write", b"same\n", 0o600, 0o600)]
+    relink = files.plan([], [], [{"path": str(tmp_path / "alias"), "target": "other"}])
+    assert [(a["old_link"], a["old"]) for a in relink] == [("real", None)]
+    (tmp_path / "d").mkdir()
+    with pytest.raises(files.FilesError, match=r"files\[0\]: .*/d is a directory"):
+        files.plan([], [{"path": str(tmp_path / "d"), "content": ""}])
+    with pytest.raises(files.FilesError, match=r"files\[0\]: .*/d is a directory"):
+        files.plan([], [{"path": str(tmp_path / "f"), "src": str(tmp_path / "d")}])
+    assert files.gather([str(tmp_path / "alias")])[str(tmp_path / "alias")] == {
+        "exists": True, "content": "same\n", "mode": "0600"}
