@@ -1,6 +1,6 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checks of CNI network configuration lists and plugin VERSION answers."""
+"""Checks of CNI network configuration lists and plugin VERSION answers; the plugins' install plan."""
 
 from __future__ import annotations
 
@@ -113,6 +113,41 @@ def _boolean(key, value):
     raise CniConfError('%s must be a boolean, got %r' % (key, value))
 
 
+_INSTALL_MODES = ('copy', 'link')
+
+
+def cni_plugins_install_plan(reference, bin_dir, package_dir, mode='copy', podnet=None):
+    """The files and links of the cni_plugins install task: {'files': [...], 'links': [...]} for node_files.
+
+    reference: the reference plugins found in package_dir, copied into bin_dir (mode copy) or linked
+    there (mode link); podnet: the text of the collection's plugin (the cni_executable lookup), written
+    as bin_dir/calico (mode 0755, diff false) with bin_dir/calico-ipam a link to it, or None for none.
+    """
+    if isinstance(reference, (str, bytes, Mapping)) or not all(isinstance(name, str) for name in reference):
+        raise AnsibleFilterError('cni_plugins_install_plan: the input must be a list of plugin names, got %r'
+                                 % (reference,))
+    for key, value in (('bin_dir', bin_dir), ('package_dir', package_dir)):
+        if not isinstance(value, str) or not value:
+            raise AnsibleFilterError('cni_plugins_install_plan: %s must be a directory, got %r' % (key, value))
+    if mode not in _INSTALL_MODES:
+        raise AnsibleFilterError('cni_plugins_install_plan: mode must be one of %s, got %r'
+                                 % (', '.join(_INSTALL_MODES), mode))
+    if podnet is not None and not isinstance(podnet, str):
+        raise AnsibleFilterError('cni_plugins_install_plan: podnet must be the text of the plugin or none, got a %s'
+                                 % type(podnet).__name__)
+    files = []
+    links = []
+    for name in reference:
+        if mode == 'copy':
+            files.append({'path': bin_dir + '/' + name, 'src': package_dir + '/' + name, 'mode': '0755'})
+        else:
+            links.append({'path': bin_dir + '/' + name, 'target': package_dir + '/' + name})
+    if podnet is not None:
+        files.append({'path': bin_dir + '/calico', 'mode': '0755', 'diff': False, 'content': podnet})
+        links.append({'path': bin_dir + '/calico-ipam', 'target': 'calico'})
+    return {'files': files, 'links': links}
+
+
 class FilterModule:
     """Filters of the cni_plugins role."""
 
@@ -120,5 +155,6 @@ class FilterModule:
         return {
             'cni_plugins_calico_conflist': cni_plugins_calico_conflist,
             'cni_plugins_conflist_errors': cni_plugins_conflist_errors,
+            'cni_plugins_install_plan': cni_plugins_install_plan,
             'cni_plugins_version_errors': cni_plugins_version_errors,
         }

@@ -13,7 +13,12 @@ description:
     (M(podnet.calico.node_files) with O(podnet.calico.node_files#module:files[].diff=false)).
   - The build is reproducible - an unchanged collection gives the same text - so writing it is
     idempotent. It is the build of C(roles/cni_plugins/files/podnet_cni_build.py) (see the
-    collection's docs/cni.md, "The executable"); a build is kept for the rest of the worker process.
+    collection's docs/cni.md, "The executable").
+  - The text is built once per run - not once per host - and kept in a file (mode C(0600)) in
+    Ansible's local temporary directory of the run (C(ANSIBLE_LOCAL_TEMP)), shared by the run's worker
+    processes and removed with it at the end of the run. The file is named by a hash of O(python) and
+    the builder's input files (names, sizes and modification times), so an edited collection is built
+    again; a missing or damaged file is built again, too.
 options:
   python:
     description:
@@ -46,44 +51,110 @@ _raw:
   elements: str
 '''
 
+import fcntl
+import hashlib
 import importlib.util
 import os
-import shutil
 import tempfile
 
+from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+display = Display()
 
 #: The collection's root: plugins/lookup/ is two levels below it.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILDER = os.path.join(ROOT, 'roles', 'cni_plugins', 'files', 'podnet_cni_build.py')
-_BUILT = {}
+#: The builder, relative to the collection's root.
+BUILDER_IN_ROOT = os.path.join('roles', 'cni_plugins', 'files', 'podnet_cni_build.py')
+BUILDER = os.path.join(ROOT, BUILDER_IN_ROOT)
+#: Cache files in the run's local temporary directory: PREFIX + key.
+PREFIX = 'podnet-cni-executable-'
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location('podnet_cni_build', BUILDER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_BUILDERS = {}
 
 
-def executable_text(python):
-    """The executable's text for the interpreter python, built once per process."""
-    if python not in _BUILT:
-        if not os.path.isfile(BUILDER):
-            raise AnsibleLookupError('cni_executable: the builder %s is missing from the collection' % BUILDER)
-        workdir = tempfile.mkdtemp(prefix='podnet-cni-')
-        try:
-            output = os.path.join(workdir, 'calico')
-            try:
-                _builder().build(ROOT, output, python)
-            except SystemExit as exc:
-                raise AnsibleLookupError('cni_executable: %s' % exc) from None
-            with open(output, encoding='ascii') as handle:
-                _BUILT[python] = handle.read()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return _BUILT[python]
+def _builder(path):
+    """The builder module, loaded once per process and file version (a template may call the lookup
+    more than once: the later calls only check the cache key and read the cache file)."""
+    st = os.stat(path)
+    version = (path, st.st_size, st.st_mtime_ns)
+    if version not in _BUILDERS:
+        spec = importlib.util.spec_from_file_location('podnet_cni_build', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _BUILDERS.clear()
+        _BUILDERS[version] = module
+    return _BUILDERS[version]
+
+
+def cache_key(python, builder, root):
+    """Hash of the interpreter line and the builder's inputs (the builder itself and the modules it
+    carries): names, sizes and modification times. Any edit of them gives another key."""
+    digest = hashlib.sha256(('python %s\n' % python).encode('utf-8', errors='surrogateescape'))
+    for rel, path in [(BUILDER_IN_ROOT, os.path.join(root, BUILDER_IN_ROOT))] + builder.sources(root):
+        st = os.stat(path)
+        digest.update(('%s %d %d\n' % (rel, st.st_size, st.st_mtime_ns)).encode('utf-8', errors='surrogateescape'))
+    return digest.hexdigest()
+
+
+def _read_cache(path):
+    """The text kept at path, or None when it is missing or damaged (its first line is the text's SHA-256)."""
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    check, _newline, body = data.partition(b'\n')
+    if hashlib.sha256(body).hexdigest().encode('ascii') != check:
+        return None
+    try:
+        return body.decode('ascii')
+    except UnicodeDecodeError:
+        return None
+
+
+def _write_cache(path, text):
+    body = text.encode('ascii')
+    handle, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=os.path.dirname(path))
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            out.write(hashlib.sha256(body).hexdigest().encode('ascii') + b'\n' + body)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def executable_text(python, root=ROOT, local_tmp=None):
+    """The executable's text for the interpreter python: from this run's cache file, else built (once per
+    run: the run's workers wait for each other on a lock beside the file) and kept there."""
+    builder_path = os.path.join(root, BUILDER_IN_ROOT)
+    if not os.path.isfile(builder_path):
+        raise AnsibleLookupError('cni_executable: the builder %s is missing from the collection' % builder_path)
+    try:
+        builder = _builder(builder_path)
+        key = cache_key(python, builder, root)
+        directory = local_tmp or C.DEFAULT_LOCAL_TMP
+        path = os.path.join(directory, PREFIX + key)
+        with os.fdopen(os.open(path + '.lock', os.O_RDWR | os.O_CREAT, 0o600), 'r+b') as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            text = _read_cache(path)
+            if text is not None:
+                display.vvv('cni_executable: the plugin for %s from this run\'s cache %s' % (python, path))
+                return text
+            text = builder.render(root, python)
+            _write_cache(path, text)
+            display.vvv('cni_executable: built the plugin for %s, kept in %s' % (python, path))
+            return text
+    except SystemExit as exc:
+        raise AnsibleLookupError('cni_executable: %s' % exc) from None
+    except OSError as exc:
+        raise AnsibleLookupError('cni_executable: %s' % exc) from exc
 
 
 class LookupModule(LookupBase):

@@ -33,42 +33,44 @@ def _mode(value, where):
         raise FilesError("%s: mode %r is not an octal number such as '0644'" % (where, value)) from None
 
 
-def _read(path):
+def _on_disk(path, where=None, follow=True):
+    """What is at path now: (link target, bytes, mode), each None when there is none.
+
+    The one reader of plan() (a file's old content and mode, for the comparison and the undo; a link's
+    or a file's in the way of a link, to put back), gather() and a file's src. follow=False reports a
+    symbolic link itself (a link entry); follow=True reads through it (a file entry). The mode is taken
+    from the open file, so content and mode are of the same file.
+    """
+    if not follow and os.path.islink(path):
+        return os.readlink(path), None, None
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return None, handle.read(), stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
     except FileNotFoundError:
-        return None
+        return None, None, None
     except IsADirectoryError:
-        raise FilesError("%s is a directory, not a file" % path) from None
+        raise FilesError("%s%s is a directory, not a file" % ("%s: " % where if where else "", path)) from None
 
 
 def gather(paths):
     """{path: {exists, content (text, or None), mode ('0644', or None)}} for each path."""
     out = {}
     for path in paths:
-        data = _read(path)
+        _link, data, mode = _on_disk(path)
         if data is None:
             out[path] = {"exists": False, "content": None, "mode": None}
             continue
         out[path] = {"exists": True, "content": data.decode("utf-8", errors="surrogateescape"),
-                     "mode": "%04o" % stat.S_IMODE(os.stat(path).st_mode)}
+                     "mode": "%04o" % mode}
     return out
 
 
-def _old_state(path, where):
-    """What is at path now, to undo a replacement: (old link target, old bytes, old mode)."""
-    if os.path.islink(path):
-        return os.readlink(path), None, None
-    if os.path.isdir(path):
-        raise FilesError("%s: %s is a directory" % (where, path))
-    if os.path.exists(path):
-        return None, _read(path), stat.S_IMODE(os.stat(path).st_mode)
-    return None, None, None
+def plan(directories, files, links=(), read=None):
+    """What would change: a list of actions, each a dict with kind, path and what differs.
 
-
-def plan(directories, files, links=()):
-    """What would change: a list of actions, each a dict with kind, path and what differs."""
+    read: gather()'s result for files already read by the caller; a file entry whose path is in it is
+    compared with that content and mode instead of being read again.
+    """
     actions = []
     seen = set()
     for index, entry in enumerate(directories):
@@ -98,20 +100,24 @@ def plan(directories, files, links=()):
         seen.add(path)
         mode = _mode(entry.get("mode"), where)
         if entry.get("src") is not None:
-            want = _read(entry["src"])
+            want = _on_disk(entry["src"], where)[1]
             if want is None:
                 raise FilesError("%s: the source %s does not exist on the node" % (where, entry["src"]))
         elif entry.get("content") is not None:
             want = entry["content"].encode("utf-8", errors="surrogateescape")
         else:
             raise FilesError("%s: give content or src for %s" % (where, path))
-        have = _read(path)
+        if read is not None and path in read:
+            known = read[path]
+            have = known["content"].encode("utf-8", errors="surrogateescape") if known["exists"] else None
+            have_mode = int(known["mode"], 8) if known["exists"] else None
+        else:
+            _link, have, have_mode = _on_disk(path, where)
         if have is None:
             actions.append({"kind": "write", "path": path, "data": want, "old": None,
                             "mode": mode if mode is not None else 0o644, "old_mode": None,
                             "secret": bool(entry.get("secret")), "show": entry.get("diff", True) is not False})
             continue
-        have_mode = stat.S_IMODE(os.stat(path).st_mode)
         if have != want and entry.get("force", True):
             actions.append({"kind": "write", "path": path, "data": want, "old": have,
                             "mode": mode if mode is not None else have_mode, "old_mode": have_mode,
@@ -128,7 +134,7 @@ def plan(directories, files, links=()):
         if path in seen:
             raise FilesError("%s: %s is listed twice" % (where, path))
         seen.add(path)
-        old_link, old, old_mode = _old_state(path, where)
+        old_link, old, old_mode = _on_disk(path, where, follow=False)
         if old_link != target:
             actions.append({"kind": "link", "path": path, "target": target, "old_link": old_link,
                             "old": old, "old_mode": old_mode})

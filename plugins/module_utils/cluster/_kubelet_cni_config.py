@@ -4,8 +4,8 @@
 
 Plain Python, no Ansible import. plan_config() reads a service's flag files (and containerd's config
 or the static pod manifest), edits them with the editors of _kubelet_cni.py (the same functions as the
-kubelet_cni filters) and returns _files.plan()'s actions for what differs, with the services whose
-configuration they touch. Nothing is written here: the module hands the actions to _files.apply()
+kubelet_cni filters) and returns _files.plan()'s actions for what differs (compared with the texts
+already read: each file is read once), with the services whose configuration they touch. Nothing is written here: the module hands the actions to _files.apply()
 outside check mode.
 """
 
@@ -138,7 +138,7 @@ def plan_config(service, files, set_flags=None, remove_flags=None, env_vars=None
                         container=CONTROLLER_MANAGER, set_flags=set_flags, remove=remove_flags)
         wanted_files.append({'path': static_pod, 'content': content})
     try:
-        actions = _files.plan(wanted_dirs, wanted_files)
+        actions = _files.plan(wanted_dirs, wanted_files, read=read)
     except _files.FilesError as exc:
         raise ConfigError(str(exc)) from exc
 

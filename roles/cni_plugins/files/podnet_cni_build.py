@@ -163,7 +163,9 @@ def _hash(data):
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def build(collection_root, output, interpreter, pyc=False):
+def sources(collection_root):
+    """[(path inside the collection, path on disk)] of the modules a build reads: every .py file under
+    plugins/module_utils, sorted (render() reads these and nothing else of the collection)."""
     module_utils = os.path.join(collection_root, 'plugins', 'module_utils')
     if not os.path.isfile(os.path.join(module_utils, 'cni', '_main.py')):
         raise SystemExit('%s does not look like the podnet.calico collection (no plugins/module_utils/cni/_main.py)'
@@ -175,6 +177,12 @@ def build(collection_root, output, interpreter, pyc=False):
             if name.endswith('.py'):
                 path = os.path.join(directory, name)
                 files.append((os.path.relpath(path, collection_root), path))
+    return sorted(files)
+
+
+def render(collection_root, interpreter, pyc=False):
+    """The executable's text (ASCII), with its build hash written into the loader."""
+    files = sources(collection_root)
     carried = {}
     present = set(rel for rel, _path in files)
     packages = list(PACKAGES)
@@ -187,14 +195,18 @@ def build(collection_root, output, interpreter, pyc=False):
         init = package + '/__init__.py'
         if init[len('ansible_collections/podnet/calico/'):] not in present:
             carried[init] = b''
-    for rel, path in sorted(files):
+    client_source = None
+    for rel, path in files:
         with open(path, 'rb') as handle:
             carried['ansible_collections/podnet/calico/' + rel] = handle.read()
+        if rel == 'plugins/module_utils/cni/_client.py':
+            client_source = carried['ansible_collections/podnet/calico/' + rel]
+    if client_source is None:
+        raise SystemExit('%s has no plugins/module_utils/cni/_client.py' % collection_root)
     if pyc:
         for name in list(carried):
             carried[name + 'c'] = _pyc(carried[name], name)
-    with open(os.path.join(collection_root, 'plugins', 'module_utils', 'cni', '_client.py'), 'rb') as handle:
-        client_hash = _hash(handle.read())
+    client_hash = _hash(client_source)
     blob = base64.b64encode(zlib.compress(marshal.dumps(dict(sorted(carried.items())), 2), 9)).decode('ascii')
     first = interpreter
     if os.path.isabs(interpreter) and ' ' not in interpreter and os.path.basename(interpreter) != 'env':
@@ -202,7 +214,12 @@ def build(collection_root, output, interpreter, pyc=False):
     head, tail = LOADER.replace('{client_hash}', client_hash).replace('{mark}', MARK).split('{build_hash}')
     head = '#!' + first + '\n' + head
     tail += MARK + '\n' + ''.join('#%s\n' % blob[i:i + LINE] for i in range(0, len(blob), LINE))
-    text = head + _hash((head + HASH_PLACEHOLDER + tail).encode('ascii')) + tail
+    return head + _hash((head + HASH_PLACEHOLDER + tail).encode('ascii')) + tail
+
+
+def build(collection_root, output, interpreter, pyc=False):
+    """Write render()'s text to output (mode 0755, through a temporary file renamed over it)."""
+    text = render(collection_root, interpreter, pyc)
     tmp = output + '.tmp%d' % os.getpid()
     with open(tmp, 'w', encoding='ascii', newline='\n') as handle:
         handle.write(text)

@@ -8,6 +8,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -67,3 +69,66 @@ def test_through_ansible_with_its_options():
 def test_bad_input_is_named(arguments, message):
     proc = adhoc("lookup('podnet.calico.cni_executable', %s)" % arguments)
     assert proc.returncode != 0 and message in proc.stdout, proc.stdout
+
+
+def test_one_build_per_run_through_ansible(tmp_path):
+    """Three hosts in three workers, each templating the lookup twice for one interpreter and once for
+    another: one build per interpreter in the run, every other call reads the run's cache file."""
+    expression = ("[lookup('podnet.calico.cni_executable', python='/opt/a/python3'),"
+                  " lookup('podnet.calico.cni_executable', python='/opt/a/python3'),"
+                  " lookup('podnet.calico.cni_executable', python='/opt/b/python3')] | map('hash', 'sha256') | list")
+    proc = subprocess.run([ANSIBLE, "all", "-i", "h1,h2,h3,", "-c", "local", "-f", "3", "-vvv",
+                           "-e", "ansible_python_interpreter=%s" % sys.executable,
+                           "-m", "ansible.builtin.debug", "-a", "msg={{ %s }}" % expression],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
+                          check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path)))
+    assert proc.returncode == 0, proc.stdout
+    print(proc.stdout[-3000:])
+    for python, calls in (("/opt/a/python3", 6), ("/opt/b/python3", 3)):
+        assert proc.stdout.count("cni_executable: built the plugin for %s," % python) == 1, proc.stdout
+        assert proc.stdout.count("cni_executable: the plugin for %s from this run's cache" % python) == calls - 1
+        want = hashlib.sha256(cni_executable.executable_text(python).encode("ascii")).hexdigest()
+        assert proc.stdout.count(want) == calls
+    # the run's directory (and its cache) went with the run
+    assert os.listdir(str(tmp_path)) == []
+
+
+def copy_of_the_builders_inputs(root):
+    """A collection tree with what the builder reads: its own file and plugins/module_utils."""
+    shutil.copytree(os.path.join(cni_executable.ROOT, "plugins", "module_utils"), str(root / "plugins" / "module_utils"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / os.path.dirname(cni_executable.BUILDER_IN_ROOT)).mkdir(parents=True)
+    shutil.copy2(cni_executable.BUILDER, str(root / cni_executable.BUILDER_IN_ROOT))
+    return str(root)
+
+
+def test_the_cache_is_used_and_a_changed_key_rebuilds(tmp_path):
+    root = copy_of_the_builders_inputs(tmp_path / "collection")
+    run = tmp_path / "run"
+    run.mkdir()
+    text = cni_executable.executable_text("/usr/bin/python3", root=root, local_tmp=str(run))
+    assert text == builder().render(root, "/usr/bin/python3")
+    (cache,) = [name for name in os.listdir(str(run)) if not name.endswith(".lock")]
+    path = run / cache
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
+    # A second call reads the file: a (well-formed) text put there is what it returns.
+    body = b"#!/usr/bin/python3\n# kept\n"
+    path.write_bytes(hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body)
+    assert cni_executable.executable_text("/usr/bin/python3", root=root, local_tmp=str(run)) == body.decode("ascii")
+    # A damaged file, or none, is built again.
+    path.write_bytes(path.read_bytes()[:-3])
+    assert cni_executable.executable_text("/usr/bin/python3", root=root, local_tmp=str(run)) == text
+    path.unlink()
+    assert cni_executable.executable_text("/usr/bin/python3", root=root, local_tmp=str(run)) == text
+    # Another interpreter or an edited module: another key, another build.
+    assert cni_executable.executable_text("/opt/py/bin/python3", root=root, local_tmp=str(run)).startswith("#!/opt/py/")
+    client = os.path.join(root, "plugins", "module_utils", "cni", "_client.py")
+    with open(client, "a") as handle:
+        handle.write("# edited\n")
+    edited = cni_executable.executable_text("/usr/bin/python3", root=root, local_tmp=str(run))
+    assert edited != text
+    out = tmp_path / "calico"
+    out.write_text(edited, encoding="ascii")
+    assert builder().carried(str(out))["ansible_collections/podnet/calico/plugins/module_utils/cni/_client.py"].endswith(
+        b"# edited\n")
+    assert len([name for name in os.listdir(str(run)) if not name.endswith(".lock")]) == 3

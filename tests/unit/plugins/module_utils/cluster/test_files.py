@@ -159,3 +159,53 @@ def test_diff_false_shows_size_and_hash_only(tmp_path):
     assert "body" not in repr(out)
     assert out[0]["before"].startswith("9 bytes, sha256 ") and out[0]["after"].startswith("9 bytes, sha256 ")
     assert out[0]["before"] != out[0]["after"]
+
+
+def test_plan_compares_with_what_gather_read_without_reading_again(tmp_path, monkeypatch):
+    same, other, binary = tmp_path / "same", tmp_path / "other", tmp_path / "binary"
+    same.write_text("same\n")
+    other.write_text("old\n")
+    binary.write_bytes(b"\xff\xfe not utf-8 \x80\n")
+    os.chmod(other, 0o640)
+    paths = [str(same), str(other), str(binary), str(tmp_path / "new")]
+    read = files.gather(paths)
+    wanted = [{"path": str(same), "content": "same\n"}, {"path": str(other), "content": "new\n"},
+              {"path": str(binary), "content": b"\xff\xfe not utf-8 \x80\n".decode("utf-8", "surrogateescape")},
+              {"path": str(tmp_path / "new"), "content": "n\n", "mode": "0600"}]
+    without = files.plan([], wanted)
+    opened = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    with_read = files.plan([], wanted, read=read)
+    monkeypatch.undo()
+    assert [p for p in opened if p.startswith(str(tmp_path))] == []
+    assert with_read == without
+    assert [(a["path"], a["old"], a["mode"]) for a in with_read] == [
+        (str(other), b"old\n", 0o640), (str(tmp_path / "new"), None, 0o600)]
+
+
+def test_one_reader_for_files_and_links(tmp_path):
+    """A file entry reads through a symbolic link (content and mode of the file it points to); a link
+    entry sees the link itself; a directory is refused for both, naming the entry."""
+    real = tmp_path / "real"
+    real.write_text("same\n")
+    os.chmod(real, 0o600)
+    (tmp_path / "alias").symlink_to("real")
+    assert files.plan([], [{"path": str(tmp_path / "alias"), "content": "same\n", "mode": "0600"}]) == []
+    assert files.plan([], [], [{"path": str(tmp_path / "alias"), "target": "real"}]) == []
+    changed = files.plan([], [{"path": str(tmp_path / "alias"), "content": "new\n"}])
+    assert [(a["kind"], a["old"], a["old_mode"], a["mode"]) for a in changed] == [("write", b"same\n", 0o600, 0o600)]
+    relink = files.plan([], [], [{"path": str(tmp_path / "alias"), "target": "other"}])
+    assert [(a["old_link"], a["old"]) for a in relink] == [("real", None)]
+    (tmp_path / "d").mkdir()
+    with pytest.raises(files.FilesError, match=r"files\[0\]: .*/d is a directory"):
+        files.plan([], [{"path": str(tmp_path / "d"), "content": ""}])
+    with pytest.raises(files.FilesError, match=r"files\[0\]: .*/d is a directory"):
+        files.plan([], [{"path": str(tmp_path / "f"), "src": str(tmp_path / "d")}])
+    assert files.gather([str(tmp_path / "alias")])[str(tmp_path / "alias")] == {
+        "exists": True, "content": "same\n", "mode": "0600"}

@@ -218,3 +218,25 @@ def test_options_of_the_other_service(node):
         kubelet(node, "1.30.2", static_pod=node["pod"])
     with pytest.raises(config.ConfigError, match="containerd_config is for the service kubelet"):
         config.plan_config("kube-controller-manager", files=[node["kcm_unit"]], containerd_config=node["containerd"])
+
+
+@pytest.mark.parametrize("service", ["kubelet-1.23", "kubelet-1.30", "kube-controller-manager"])
+def test_each_file_is_read_once(node, monkeypatch, service):
+    opened = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    if service == "kube-controller-manager":
+        planned = config.plan_config(service, files=[node["kcm_unit"]], set_flags=KCM_FLAGS, static_pod=node["pod"])
+        wanted = [node["kcm_unit"], node["pod"]]
+    else:
+        planned = kubelet(node, service.split("-")[1])
+        # before 1.24 containerd's config is not read: the kubelet's flags select CNI
+        wanted = [node["kubeadm"], node["default"], node["dropin"]] + ([node["containerd"]] if service == "kubelet-1.30" else [])
+    monkeypatch.undo()
+    assert planned["actions"], "the files differ from what is wanted: something to compare"
+    assert sorted(path for path in opened if path in node.values()) == sorted(wanted)
