@@ -68,8 +68,8 @@ def test_without_the_callback_each_worker_loads_them(run_playbook, tmp_path):
 
 
 def test_a_collection_that_is_not_there_is_left_out(run_playbook, tmp_path):
-    result, probe, mtu = _run(run_playbook, tmp_path, {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload",
-                                                      "PODNET_PRELOAD_COLLECTIONS": "nosuch.collection,podnet.calico"})
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload", "PODNET_PRELOAD_COLLECTIONS": "nosuch.collection,podnet.calico"}
+    result, probe, mtu = _run(run_playbook, tmp_path, env)
     assert probe == {"collection_filters": True, "core_filters": True}, probe
     assert "WARNING" not in result.stderr + result.stdout, result.stderr
     assert "podnet.calico filter plugins" in result.stdout
