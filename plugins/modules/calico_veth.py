@@ -95,6 +95,8 @@ options:
         type: list
         elements: str
         default: []
+requirements:
+  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 attributes:
   check_mode:
     support: full
