@@ -11,8 +11,8 @@ Owned: interfaces named cali*. A pattern matches only those (never lo or the upl
 exact other name is refused, unless ``force`` is set. Every write enters the namespace by itself,
 so that the undo writes land in the same namespace.
 
-Only namespaces and /proc/sys/net: the interface names come from the C library (_netns), so this
-engine never imports pyroute2.
+Only namespaces and /proc/sys/net: the interface names come from _netns (a link dump on a plain
+netlink socket, if_nametoindex for a named interface), so this engine never imports pyroute2.
 """
 
 import fnmatch

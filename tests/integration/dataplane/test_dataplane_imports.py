@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import subprocess
+import sys
 
-from dp_helpers import result_of, sh
+from dp_helpers import links, result_of, sh
 
 FQ = "podnet.calico."
 IFNAME = "cali1234567890a"
@@ -34,6 +36,7 @@ sys.argv = [script]
 runpy.run_path(script, run_name='__main__')
 """
 
+COLLECTIONS = next(p for p in sys.path if p.endswith(os.path.join(".build", "collections")))
 MISSING = "Failed to import the required Python library (pyroute2)"
 
 
@@ -110,3 +113,28 @@ def test_netlink_modules_name_pyroute2_when_it_is_missing(play, dp_ns, tmp_path)
     result = result_of(res, "proxy_arp")
     assert not result.get("failed") and result["changed"], result
     assert [(i["ifname"], i["proxy_arp"]) for i in result["after"]] == [(IFNAME, True)], result
+
+
+NAMES = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import (
+    Namespace, has_interface, interface_names)
+ns = Namespace(sys.argv[2])
+print(json.dumps([interface_names(ns), has_interface(ns, 'cali00000000007'), has_interface(ns, 'nosuch0'),
+                  sorted(m for m in sys.modules if m.split('.')[0] == 'pyroute2')]))
+ns.close()
+"""
+
+
+def test_interface_names_without_pyroute2_match_ip_link(dp_ns, interpreter):
+    """The standard-library link dump of _netns (many links: a dump of several datagrams) names what `ip` names."""
+    node = dp_ns("names")
+    batch = "".join("link add cali%011d type veth peer name x%d\n" % (i, i) for i in range(150))
+    subprocess.run(["ip", "-n", node, "-batch", "-"], input=batch, universal_newlines=True, check=True)
+    proc = subprocess.run([interpreter, "-c", NAMES, COLLECTIONS, node], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    names, has, has_not, heavy = json.loads(proc.stdout)
+    assert sorted(names) == sorted(links(node)) and len(names) == 301
+    assert has is True and has_not is False and heavy == []
