@@ -17,10 +17,8 @@ options:
       - The namespace must exist; the module never creates one. A missing namespace is an error that
         names this option.
     type: str
-requirements:
-  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 notes:
   - Runs as root (or with C(CAP_NET_ADMIN) and C(CAP_SYS_ADMIN) for C(setns)) on Linux.
-  - The module enters a namespace only to open its netlink socket and, where it reads or writes
-    C(/proc/sys/net), for those file operations; it never mounts anything.
+  - The module enters a namespace only to open its netlink socket (the modules that use netlink, which need
+    pyroute2) and, where it reads or writes C(/proc/sys/net), for those file operations; it never mounts anything.
 '''

@@ -8,13 +8,15 @@ Private to the podnet.calico collection: not a public API, may change without no
 The only module_utils file that imports Ansible: it reports missing third-party libraries with
 missing_required_lib, turns engine exceptions into fail_json and ends a resource module with the
 common result shape (changed, before, after, changes, gathered, diff; see dataplane/_base.py).
+
+It imports no pyroute2 of its own: a module whose engine talks netlink (dataplane/_netlink.py) has
+it checked by dataplane_module (netlink=True, the default) or require_netlink; proxy_arp, which
+only reads and writes /proc/sys/net, says netlink=False and never loads it.
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, DataplaneError, NamespaceCache,
-)
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import (
     FORCE_ARGUMENT_SPEC, NETNS_ARGUMENT_SPEC, STATE_ARGUMENT_SPEC,
 )
@@ -26,8 +28,20 @@ def require_lib(module, name, ok, error, url=None):
         module.fail_json(msg=missing_required_lib(name, url=url), exception=error)
 
 
-def dataplane_module(config_options, extra=None, **kwargs):
-    """An AnsibleModule for a data-plane resource module: netns, state, force, config and ``extra``."""
+def require_netlink(module):
+    """fail_json with missing_required_lib('pyroute2') when pyroute2 cannot be imported."""
+    # imported here, not at the top: the modules that need no netlink must not load pyroute2
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
+        HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
+    )
+    require_lib(module, 'pyroute2', HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR)
+
+
+def dataplane_module(config_options, extra=None, netlink=True, **kwargs):
+    """An AnsibleModule for a data-plane resource module: netns, state, force, config and ``extra``.
+
+    ``netlink``: the module's engine talks netlink, so pyroute2 must be there (checked at once).
+    """
     spec = dict(NETNS_ARGUMENT_SPEC)
     spec.update(STATE_ARGUMENT_SPEC)
     spec.update(FORCE_ARGUMENT_SPEC)
@@ -36,7 +50,8 @@ def dataplane_module(config_options, extra=None, **kwargs):
     config.update(kwargs.pop('config_kwargs', {}))
     spec['config'] = config
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
-    require_lib(module, 'pyroute2', HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR)
+    if netlink:
+        require_netlink(module)
     return module
 
 

@@ -33,6 +33,8 @@ options:
     type: list
     elements: str
     default: []
+requirements:
+  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 attributes:
   check_mode:
     support: full
@@ -134,12 +136,9 @@ pods:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import require_lib, run_reader
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import require_netlink, run_reader
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._info import gather
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR,
-)
 
 
 def main():
@@ -149,7 +148,7 @@ def main():
         pod_netns=dict(type='list', elements='str', default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_lib(module, 'pyroute2', HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR)
+    require_netlink(module)
     p = module.params
 
     def read(cache):

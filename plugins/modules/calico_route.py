@@ -111,6 +111,8 @@ options:
         description:
           - Protocol number of this route, when it is not O(proto); the same rules as for O(proto).
         type: int
+requirements:
+  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 seealso:
   - module: podnet.calico.calico_veth
   - module: podnet.calico.calico_tunnel

@@ -121,6 +121,8 @@ options:
             description: The peer node's underlay address.
             type: str
             required: true
+requirements:
+  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 seealso:
   - module: podnet.calico.calico_route
   - module: podnet.calico.calico_dataplane_info

@@ -97,6 +97,8 @@ options:
         type: list
         elements: str
         default: []
+requirements:
+  - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)).
 seealso:
   - module: podnet.calico.calico_route
   - module: podnet.calico.proxy_arp

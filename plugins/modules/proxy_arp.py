@@ -12,7 +12,8 @@ description:
     so that the node answers the pod's ARP request for the link-local gateway C(169.254.1.1) with the
     host end's own MAC - C(net.ipv4.conf.<if>.proxy_arp=1), C(net.ipv4.neigh.<if>.proxy_delay=0) and
     C(net.ipv4.conf.<if>.forwarding=1) - and, for IPv6, C(proxy_ndp) and C(accept_ra).
-  - The values are read and written in C(/proc/sys/net) of the namespace O(netns).
+  - The values are read and written in C(/proc/sys/net) of the namespace O(netns). The module needs only
+    Python's standard library on the target, not pyroute2.
   - The node only answers for C(169.254.1.1) while it has a route to that address that leaves by another
     interface, normally its default route. Without one, pods lose their gateway.
   - Interfaces named C(cali*) are the ones this module owns. A pattern matches only those (never C(lo) or
@@ -208,6 +209,7 @@ def main():
             proxy_ndp=dict(type='bool'),
             accept_ra=dict(type='int'),
         ),
+        netlink=False,  # only /proc/sys/net: no pyroute2 (see module_utils/dataplane/_netns.py)
     )
     p = module.params
     run_engine(module, lambda cache: ProxyArpManager(p['netns'], module.check_mode, cache, p['force']))

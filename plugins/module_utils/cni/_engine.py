@@ -11,7 +11,8 @@ move, only the imports below change.
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, LinkIndex, NamespaceCache, get_addresses, get_routes)
+    DataplaneError, LinkIndex, get_addresses, get_routes)
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC, host_ifname, workload_id
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager

@@ -34,7 +34,7 @@ calico_ipam with its own objects):
 
 import ipaddress
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, NamespaceCache
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import NamingError, validate_ifname
 
 STATES = ['merged', 'replaced', 'overridden', 'deleted', 'gathered']

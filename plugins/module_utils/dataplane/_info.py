@@ -11,8 +11,9 @@ Plain Python, no Ansible imports.
 import socket
 
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, NamespaceCache, get_addresses, get_fdb, get_links, get_neighbours, get_routes,
+    DataplaneError, get_addresses, get_fdb, get_links, get_neighbours, get_routes,
 )
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_int, sysctl_path
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     OWNED_TUNNEL_IFNAMES as TUNNEL_NAMES, POD_GATEWAY, is_calico_host_ifname,

@@ -10,11 +10,14 @@ Plain Python, no Ansible imports.
 Owned: interfaces named cali*. A pattern matches only those (never lo or the uplink) and an
 exact other name is refused, unless ``force`` is set. Every write enters the namespace by itself,
 so that the undo writes land in the same namespace.
+
+Only namespaces and /proc/sys/net: the interface names come from _netns (a link dump on a plain
+netlink socket, if_nametoindex for a named interface), so this engine never imports pyroute2.
 """
 
 import fnmatch
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, get_link, get_links
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, has_interface, interface_names
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_int, sysctl_path, write_in
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import is_calico_host_ifname
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import InputError, ResourceManager, opt
@@ -115,8 +118,8 @@ class ProxyArpManager(ResourceManager):
         """Interface names of the namespace: when the entries name interfaces without a pattern and
         ``every`` is false, only those of them that exist (one lookup each, not a read of every link)."""
         if entries and not every and not any(_is_pattern(e['interface']) for e in entries):
-            return sorted(set(e['interface'] for e in entries if get_link(self.ns.ipr, e['interface']) is not None))
-        return sorted(get_links(self.ns.ipr))
+            return sorted(set(e['interface'] for e in entries if has_interface(self.ns, e['interface'])))
+        return sorted(set(interface_names(self.ns)))
 
     def gather(self, entries):
         names = self._names(entries)

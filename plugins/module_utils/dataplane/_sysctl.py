@@ -14,7 +14,7 @@ and write here happens inside ``Namespace.entered()``; nothing is mounted.
 import errno
 import os
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError
 
 PROC_SYS_NET = '/proc/sys/net'
 

@@ -20,8 +20,8 @@ COLLECTIONS = next(p for p in sys.path if p.endswith(os.path.join(".build", "col
 SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import (
-    DataplaneError, Namespace, set_link)
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import DataplaneError, set_link
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import Namespace
 ns = Namespace(sys.argv[2])
 out = []
 for ifname, what, kwargs in [('nosuch0', 'setting nosuch0 up', {'state': 'up'}),

@@ -15,7 +15,7 @@ from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route imp
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._tunnel import TunnelManager
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netlink import NamespaceError, netns_path
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import NamespaceError, netns_path
 
 
 @pytest.mark.parametrize("value, expected", [
