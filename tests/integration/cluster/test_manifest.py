@@ -23,8 +23,11 @@ from cluster_testlib import FILES, TEST_CRD
 K8S_VERSIONS = ["1.30.0", "1.34.0"]
 
 
-def render(run_playbook, tmp_path, **extra):
-    out = tmp_path / "manifest"
+RENDER = os.path.join(FILES, "render.yml")
+
+
+def render_vars(out, **extra):
+    """The variables of a render-only run into the directory out."""
     evars = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -35,7 +38,12 @@ def render(run_playbook, tmp_path, **extra):
         "calico_manifest_mtu": 1440,
     }
     evars.update(extra)
-    result = run_playbook(os.path.join(FILES, "render.yml"), extra_vars=evars)
+    return evars
+
+
+def render(run_playbook, tmp_path, **extra):
+    out = tmp_path / "manifest"
+    result = run_playbook(RENDER, extra_vars=render_vars(out, **extra))
     docs = []
     for name in ("crds.yaml", "calico.yaml"):
         path = out / name
@@ -167,31 +175,21 @@ def test_etcd_manifest_key_hidden_rerun_unchanged_check_writes_nothing(run_playb
         handle.write("-----BEGIN TEST KEY-----\n%s\n-----END TEST KEY-----\n" % marker)
     with open(etcd_tls["key"], "rb") as handle:
         key_b64 = base64.b64encode(handle.read()).decode()
-    settings = dict(
+    out = tmp_path / "manifest"
+    evars = render_vars(
+        out,
         calico_manifest_datastore="etcd",
         calico_manifest_etcd_endpoints=["https://10.89.0.11:2379"],
         calico_manifest_etcd_ca_file=etcd_tls["ca"],
         calico_manifest_etcd_cert_file=etcd_tls["cert"],
         calico_manifest_etcd_key_file=etcd_tls["key"],
     )
-    out = tmp_path / "manifest"
-    evars = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "calico_manifest_render_only": True,
-        "calico_manifest_dir": str(out),
-        "calico_manifest_pool_cidr": "10.244.0.0/16",
-        "calico_manifest_service_cidr": "10.96.0.0/12",
-        "calico_manifest_mtu": 1440,
-    }
-    evars.update(settings)
-    playbook = os.path.join(FILES, "render.yml")
 
-    check = run_playbook(playbook, extra_vars=evars, check=True, diff=True)
+    check = run_playbook(RENDER, extra_vars=evars, check=True, diff=True)
     assert check.changed > 0, check
     assert not out.exists(), "check mode created %s" % out
 
-    first = run_playbook(playbook, extra_vars=evars, diff=True, env={"ANSIBLE_VERBOSITY": "1"})
+    first = run_playbook(RENDER, extra_vars=evars, diff=True, env={"ANSIBLE_VERBOSITY": "1"})
     assert first.changed > 0, first
     assert key_b64 in (out / "calico.yaml").read_text()
     assert oct(out.stat().st_mode & 0o777) == "0o700"
@@ -199,7 +197,7 @@ def test_etcd_manifest_key_hidden_rerun_unchanged_check_writes_nothing(run_playb
         assert marker not in result.stdout + result.stderr
         assert key_b64 not in result.stdout + result.stderr
 
-    again = run_playbook(playbook, extra_vars=evars, diff=True)
+    again = run_playbook(RENDER, extra_vars=evars, diff=True)
     assert again.changed == 0, again.changed_tasks()
 
 

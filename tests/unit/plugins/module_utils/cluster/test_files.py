@@ -161,7 +161,7 @@ def test_diff_false_shows_size_and_hash_only(tmp_path):
     assert out[0]["before"] != out[0]["after"]
 
 
-def test_plan_compares_with_what_gather_read_without_reading_again(tmp_path, monkeypatch):
+def test_plan_compares_with_what_gather_read_without_reading_again(tmp_path, count_opens):
     same, other, binary = tmp_path / "same", tmp_path / "other", tmp_path / "binary"
     same.write_text("same\n")
     other.write_text("old\n")
@@ -173,16 +173,10 @@ def test_plan_compares_with_what_gather_read_without_reading_again(tmp_path, mon
               {"path": str(binary), "content": b"\xff\xfe not utf-8 \x80\n".decode("utf-8", "surrogateescape")},
               {"path": str(tmp_path / "new"), "content": "n\n", "mode": "0600"}]
     without = files.plan([], wanted)
-    opened = []
-    real_open = open
-
-    def counting_open(file, *args, **kwargs):
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", counting_open)
+    start, stop = count_opens
+    opened = start()
     with_read = files.plan([], wanted, read=read)
-    monkeypatch.undo()
+    stop()
     assert [p for p in opened if p.startswith(str(tmp_path))] == []
     assert with_read == without
     assert [(a["path"], a["old"], a["mode"]) for a in with_read] == [

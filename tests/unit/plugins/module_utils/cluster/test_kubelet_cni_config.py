@@ -221,15 +221,9 @@ def test_options_of_the_other_service(node):
 
 
 @pytest.mark.parametrize("service", ["kubelet-1.23", "kubelet-1.30", "kube-controller-manager"])
-def test_each_file_is_read_once(node, monkeypatch, service):
-    opened = []
-    real_open = open
-
-    def counting_open(file, *args, **kwargs):
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", counting_open)
+def test_each_file_is_read_once(node, count_opens, service):
+    start, stop = count_opens
+    opened = start()
     if service == "kube-controller-manager":
         planned = config.plan_config(service, files=[node["kcm_unit"]], set_flags=KCM_FLAGS, static_pod=node["pod"])
         wanted = [node["kcm_unit"], node["pod"]]
@@ -237,6 +231,6 @@ def test_each_file_is_read_once(node, monkeypatch, service):
         planned = kubelet(node, service.split("-")[1])
         # before 1.24 containerd's config is not read: the kubelet's flags select CNI
         wanted = [node["kubeadm"], node["default"], node["dropin"]] + ([node["containerd"]] if service == "kubelet-1.30" else [])
-    monkeypatch.undo()
+    stop()
     assert planned["actions"], "the files differ from what is wanted: something to compare"
     assert sorted(path for path in opened if path in node.values()) == sorted(wanted)
