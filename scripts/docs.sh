@@ -23,7 +23,8 @@ antsibull-docs --config-file "$root/docs/site/antsibull-docs.cfg" collection --u
 import glob, os, re, sys
 src = sys.argv[1]
 core = {"common_return_values": ("Common return values", "https://docs.ansible.com/projects/ansible/latest/reference_appendices/common_return_values.html"),
-        "ansible_configuration_settings": ("Ansible configuration settings", "https://docs.ansible.com/projects/ansible/latest/reference_appendices/config.html")}
+        "ansible_configuration_settings": ("Ansible configuration settings", "https://docs.ansible.com/projects/ansible/latest/reference_appendices/config.html"),
+        "callback_plugins": ("Callback plugins", "https://docs.ansible.com/projects/ansible/latest/plugins/callback.html")}
 labels = set()
 for path in glob.glob(os.path.join(src, "collection", "*.rst")):
     with open(path, encoding="utf-8") as handle:

@@ -19,7 +19,7 @@ description:
     inherits them. It changes no result and no output, and writes nothing. Each worker that templates
     a filter is spared about 0.1 s of controller CPU (see the collection's docs/performance.md).
   - Enable it with C(callbacks_enabled = podnet.calico.preload) in the C([defaults]) section of
-    C(ansible.cfg), or E(ANSIBLE_CALLBACKS_ENABLED=podnet.calico.preload).
+    C(ansible.cfg), or C(ANSIBLE_CALLBACKS_ENABLED=podnet.calico.preload) in the environment.
 options:
   collections:
     description:
