@@ -153,3 +153,42 @@ def test_reference_plugin_missing_from_the_package(run_playbook, tmp_path, node_
     failures = " ".join(result.failures())
     assert "portmap not found in %s" % package in failures, failures
     assert not (node_root / "opt/cni/bin/loopback").exists()
+
+
+def _default_network():
+    """The network of the controller's default-route interface (what the setup module reports as
+    default_ipv4), or None."""
+    import ipaddress
+    import json
+    import subprocess
+    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show", "default"], check=True,
+                                       capture_output=True, text=True).stdout or "[]")
+    if not routes or "dev" not in routes[0]:
+        return None
+    addrs = json.loads(subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", routes[0]["dev"]], check=True,
+                                      capture_output=True, text=True).stdout or "[]")
+    for info in (addrs[0].get("addr_info", []) if addrs else []):
+        if info.get("family") == "inet" and info.get("prefixlen", 32) <= 26:
+            return ipaddress.ip_interface("%s/%s" % (info["local"], info["prefixlen"])).network
+    return None
+
+
+@pytest.mark.parametrize("gather", [True, False])
+def test_node_network_from_the_facts(run_playbook, tmp_path, node_root, gather):
+    """With the facts, a pool on the node's own network stops site.yml; calico_gather_facts false
+    gathers nothing (the setup task is skipped), so only the networks given are checked."""
+    network = _default_network()
+    if network is None:
+        pytest.skip("the controller has no IPv4 default route with a /26 or larger network to overlap")
+    extra = dict(cni_plugins_remove_conflicting=True, calico_pool_cidr=str(network), calico_gather_facts=gather)
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), extra_vars=_site_vars(node_root, **extra),
+                          expect_fail=gather)
+    setup = result.results("Gather the nodes' network and Python facts")["localhost"]
+    failures = " ".join(result.failures())
+    if gather:
+        assert not setup.get("skipped"), setup
+        assert "overlaps the node network %s" % network in failures, failures
+    else:
+        assert setup.get("skipped"), setup
+        assert not failures, failures
+        assert (node_root / "etc/cni/net.d/10-calico.conflist").exists()
