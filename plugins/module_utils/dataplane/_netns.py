@@ -24,7 +24,6 @@ import errno
 import os
 import socket
 import stat
-import struct
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = '/run/netns'
@@ -183,104 +182,44 @@ class NamespaceCache(object):
 
 # ---------------------------------------------------------------- interface names without pyroute2
 
-NETLINK_ROUTE = 0
-RTM_NEWLINK = 16
-RTM_GETLINK = 18
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLM_F_DUMP_INTR = 0x10
-IFLA_IFNAME = 3
-#: how often a link dump that the kernel interrupted is read again (as _netlink.DUMP_ATTEMPTS)
-LINK_DUMP_ATTEMPTS = 8
-
-_NLMSGHDR = struct.Struct('=IHHII')     # length, type, flags, sequence, port id
-_IFINFOMSG = struct.Struct('=BxHiII')   # family, type, index, flags, change
-_RTATTR = struct.Struct('=HH')          # length, type
+#: the links of the calling thread's network namespace, one line each after two header lines
+NET_DEV = '/proc/thread-self/net/dev'
 
 
-def _align(length):
-    return (length + 3) & ~3
-
-
-def link_names_in(data):
-    """Parse one datagram of an RTM_GETLINK dump: (names, done, interrupted).
-
-    ``done``: the dump's NLMSG_DONE was in it; ``interrupted``: a message carried NLM_F_DUMP_INTR
-    (the link table changed while it was read). A netlink error message raises OSError.
-    """
-    names, done, interrupted = [], False, False
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, flags, _seq, _port = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size or offset + length > len(data):
-            raise OSError(errno.EBADMSG, 'malformed netlink message')
-        if flags & NLM_F_DUMP_INTR:
-            interrupted = True
-        if kind == NLMSG_DONE:
-            done = True
-            break
-        if kind == NLMSG_ERROR:
-            code = -struct.unpack_from('=i', data, offset + _NLMSGHDR.size)[0]
-            if code:
-                raise OSError(code, os.strerror(code))
-        elif kind == RTM_NEWLINK:
-            pos, end = offset + _NLMSGHDR.size + _IFINFOMSG.size, offset + length
-            while pos + _RTATTR.size <= end:
-                rta_len, rta_type = _RTATTR.unpack_from(data, pos)
-                if rta_len < _RTATTR.size:
-                    break
-                if rta_type == IFLA_IFNAME:
-                    raw = data[pos + _RTATTR.size:pos + rta_len].split(b'\0', 1)[0]
-                    names.append(raw.decode('utf-8', 'surrogateescape'))
-                    break
-                pos += _align(rta_len)
-        offset += _align(length)
-    return names, done, interrupted
-
-
-def _dump_link_names():
-    """One RTM_GETLINK dump on a netlink socket of the calling thread's namespace: (names, interrupted)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | getattr(socket, 'SOCK_CLOEXEC', 0), NETLINK_ROUTE)
-    try:
-        sock.bind((0, 0))
-        sock.sendall(_NLMSGHDR.pack(_NLMSGHDR.size + _IFINFOMSG.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-                     + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
-        names, interrupted = [], False
-        while True:
-            data, _anc, msg_flags, _addr = sock.recvmsg(1 << 16)
-            if msg_flags & socket.MSG_TRUNC:
-                raise OSError(errno.EMSGSIZE, 'netlink message larger than 64 KiB')
-            part, done, intr = link_names_in(data)
-            names.extend(part)
-            interrupted = interrupted or intr
-            if done or not data:
-                return names, interrupted
-    finally:
-        sock.close()
+def link_names_in(text):
+    """The link names in the text of /proc/<pid>/net/dev: each line after the two header lines is
+    ``<name>: <counters>`` (a link name cannot hold a colon)."""
+    return [line.split(':', 1)[0].strip() for line in text.splitlines()[2:] if ':' in line]
 
 
 def interface_names(namespace):
-    """The names of every link of ``namespace``: an rtnetlink link dump on a plain socket (the standard
-    library, not pyroute2), read again when the kernel flags it interrupted, as _netlink.dump does."""
+    """The names of every link of ``namespace``: /proc/thread-self/net/dev read from inside it (the
+    file shows the namespace of the thread that reads it; the standard library, not pyroute2)."""
     with namespace.entered():
-        for _attempt in range(LINK_DUMP_ATTEMPTS):
+        try:
+            with open(NET_DEV) as handle:
+                text = handle.read()
+        except (IOError, OSError) as exc:
+            raise DataplaneError('reading the links of %s from %s failed: %s' % (namespace.label, NET_DEV,
+                                                                                 exc.strerror or exc))
+    return link_names_in(text)
+
+
+def existing_interfaces(namespace, ifnames):
+    """Those of ``ifnames`` that are links of ``namespace``: the namespace is entered once, then
+    if_nametoindex(3) (one ioctl) asks for each name."""
+    found = []
+    with namespace.entered():
+        for ifname in ifnames:
             try:
-                names, interrupted = _dump_link_names()
-            except (IOError, OSError) as exc:
-                raise DataplaneError('reading the links of %s failed: %s' % (namespace.label, exc.strerror or exc))
-            if not interrupted:
-                return names
-    raise DataplaneError('reading the links: the kernel interrupted the dump %d times in a row (the table kept '
-                         'changing under it)' % LINK_DUMP_ATTEMPTS)
+                if socket.if_nametoindex(ifname) > 0:
+                    found.append(ifname)
+            except (IOError, OSError, ValueError):
+                # no link of that name (or a name the kernel cannot hold): the C library says only "no"
+                pass
+    return found
 
 
 def has_interface(namespace, ifname):
-    """Whether ``namespace`` has a link called ``ifname`` (if_nametoindex(3), one ioctl, inside it)."""
-    with namespace.entered():
-        try:
-            return socket.if_nametoindex(ifname) > 0
-        except (IOError, OSError, ValueError):
-            # no link of that name (or a name the kernel cannot hold): the C library says only "no"
-            return False
+    """Whether ``namespace`` has a link called ``ifname``."""
+    return bool(existing_interfaces(namespace, [ifname]))

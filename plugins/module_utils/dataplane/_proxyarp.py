@@ -11,13 +11,13 @@ Owned: interfaces named cali*. A pattern matches only those (never lo or the upl
 exact other name is refused, unless ``force`` is set. Every write enters the namespace by itself,
 so that the undo writes land in the same namespace.
 
-Only namespaces and /proc/sys/net: the interface names come from _netns (a link dump on a plain
-netlink socket, if_nametoindex for a named interface), so this engine never imports pyroute2.
+Only namespaces and /proc: the interface names come from _netns (/proc/thread-self/net/dev read
+inside the namespace, if_nametoindex for named interfaces), so this engine never imports pyroute2.
 """
 
 import fnmatch
 
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, has_interface, interface_names
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, existing_interfaces, interface_names
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_int, sysctl_path, write_in
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import is_calico_host_ifname
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import InputError, ResourceManager, opt
@@ -116,9 +116,10 @@ class ProxyArpManager(ResourceManager):
 
     def _names(self, entries=(), every=False):
         """Interface names of the namespace: when the entries name interfaces without a pattern and
-        ``every`` is false, only those of them that exist (one lookup each, not a read of every link)."""
+        ``every`` is false, only those of them that exist (one lookup each in one visit of the namespace,
+        not a read of every link)."""
         if entries and not every and not any(_is_pattern(e['interface']) for e in entries):
-            return sorted(set(e['interface'] for e in entries if has_interface(self.ns, e['interface'])))
+            return sorted(set(existing_interfaces(self.ns, sorted(set(e['interface'] for e in entries)))))
         return sorted(set(interface_names(self.ns)))
 
     def gather(self, entries):

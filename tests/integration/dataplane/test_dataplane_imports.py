@@ -119,22 +119,25 @@ NAMES = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import (
-    Namespace, has_interface, interface_names)
+    Namespace, existing_interfaces, has_interface, interface_names)
 ns = Namespace(sys.argv[2])
 print(json.dumps([interface_names(ns), has_interface(ns, 'cali00000000007'), has_interface(ns, 'nosuch0'),
+                  existing_interfaces(ns, ['x7', 'nosuch0', 'cali00000000149', 'eth0']),
                   sorted(m for m in sys.modules if m.split('.')[0] == 'pyroute2')]))
 ns.close()
 """
 
 
 def test_interface_names_without_pyroute2_match_ip_link(dp_ns, interpreter):
-    """The standard-library link dump of _netns (many links: a dump of several datagrams) names what `ip` names."""
+    """The standard-library link listing of _netns (/proc/thread-self/net/dev read inside the namespace, many
+    links) names what `ip` names, from the host's namespace (no link of the namespace exists there)."""
     node = dp_ns("names")
     batch = "".join("link add cali%011d type veth peer name x%d\n" % (i, i) for i in range(150))
     subprocess.run(["ip", "-n", node, "-batch", "-"], input=batch, universal_newlines=True, check=True)
     proc = subprocess.run([interpreter, "-c", NAMES, COLLECTIONS, node], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    names, has, has_not, heavy = json.loads(proc.stdout)
+    names, has, has_not, existing, heavy = json.loads(proc.stdout)
     assert sorted(names) == sorted(links(node)) and len(names) == 301
     assert has is True and has_not is False and heavy == []
+    assert existing == ["x7", "cali00000000149"]
