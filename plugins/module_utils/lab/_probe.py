@@ -3,16 +3,14 @@
 """What a person runs by hand on a lab node before reading its data plane (private to the collection).
 
 From each pod: ping every other pod's address once, and ARP for the pods' gateway; on the node:
-``ip -j addr show``. probe() runs these commands (the pings at the same time, each with a one
-second timeout) and returns their output as the text the lab's observations read
+``ip -j addr show``. probe() runs these commands (one after the other, each ping with a one second
+timeout, as the former shell probe did) and returns their output as the text the lab's observations read
 (_observations.observations, its ``probe_output``): "== ping" with lines "<pod netns> <ip> ok|fail",
 "== addresses" with the JSON of ``ip -j addr show``, and "== arp <pod netns>" with arping's output
 per pod. Plain Python, no Ansible import; the commands run through a runner given by the caller.
 """
 
 from __future__ import annotations
-
-import subprocess
 
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import POD_GATEWAY
 
@@ -62,20 +60,13 @@ def compose(pings, addresses, arps):
     return "\n".join(lines) + "\n"
 
 
-def _start(argv):
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def probe(pods, ips, run, start=_start):
+def probe(pods, ips, run):
     """Run the probe on this node; return its text (see the module's docstring).
 
-    ``run(argv)`` returns (rc, stdout, stderr) (an AnsibleModule's run_command); ``start(argv)``
-    starts a ping and returns an object with ``wait()`` (a subprocess.Popen).
+    ``run(argv)`` runs a command and returns (rc, stdout, stderr) (an AnsibleModule's run_command).
     """
     check_pods(pods, ips)
-    pairs = pings_of(pods, ips)
-    started = [start(ping_argv(netns, ip)) for netns, ip in pairs]
-    pings = [(netns, ip, proc.wait() == 0) for (netns, ip), proc in zip(pairs, started)]
+    pings = [(netns, ip, run(ping_argv(netns, ip))[0] == 0) for netns, ip in pings_of(pods, ips)]
     rc, out, err = run(["ip", "-j", "addr", "show"])
     if rc != 0:
         raise ProbeError("ip -j addr show failed (rc %s): %s" % (rc, err.strip()))
