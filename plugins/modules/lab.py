@@ -154,11 +154,56 @@ options:
         description: Text of the file's first comment line (the role passes C(ansible_managed), else C(Ansible managed)).
         type: str
         default: Ansible managed
+  node_files:
+    description:
+      - With O(state=present), also lay down these directories and files in every node, in the node's own
+        mount namespace (through C(/proc/<pid of the node's sshd>/root)), as the files a node has before
+        Calico is installed (the lab's kubeadm-built node). A file is written once and never overwritten;
+        a directory gets its mode.
+      - In check mode they are only compared, and only when the lab itself would not change.
+    type: dict
+    version_added: 1.1.0
+    suboptions:
+      directories:
+        description: Directories every node has (made with their parents when missing).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: Absolute path in the node.
+            type: str
+            required: true
+          mode:
+            description: Its mode, an octal string such as V('0755').
+            type: str
+      files:
+        description: Files, written when missing.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: Absolute path in the node.
+            type: str
+            required: true
+          content:
+            description: The file's text.
+            type: str
+            required: true
+          mode:
+            description: Its mode, an octal string such as V('0644').
+            type: str
+          nodes:
+            description: V(all) nodes, or only the V(first) (for example a control plane's static pod).
+            type: str
+            choices: [all, first]
+            default: all
 attributes:
   diff_mode:
     details:
       - The diff shows the lab's namespaces, the nodes whose sshd runs and the state dir, before and after,
-        and the inventory's text when it changes.
+        the inventory's text when it changes, and each node file written.
 notes:
   - Needs C(ip) (iproute2), C(unshare), C(ssh-keygen), C(sshd) and C(nc) (netcat-openbsd) on the machine.
 seealso:
@@ -191,6 +236,13 @@ lab_changed:
   returned: always
   type: bool
   sample: false
+  version_added: 1.1.0
+node_files:
+  description: The nodes' files and directories that were (or would be) made, or had their mode set, as C(<node>:<path>).
+  returned: when O(node_files) is given, O(state=present), and they were compared
+  type: list
+  elements: str
+  sample: ["node1:/etc/containerd/config.toml"]
   version_added: 1.1.0
 inventory:
   description: The inventory file and whether it was (or would be) written or its mode set.
@@ -250,6 +302,8 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import Lab, LabError, set_runner
 from ansible_collections.podnet.calico.plugins.module_utils.lab._runtime import ensure_services
+from ansible_collections.podnet.calico.plugins.module_utils.cluster._files import (
+    FilesError, apply as apply_files, diffs as file_diffs, plan as plan_files)
 
 
 # The lab's inventory file (O(inventory)): the text the role's former template
@@ -333,6 +387,52 @@ def ensure_inventory(path, content, check):
     return changes, before
 
 
+def node_file_actions(roots, spec):
+    """plan() of the node files ``spec`` (O(node_files)) for each node.
+
+    ``roots``: [(node name, the node's root seen from here)] in node order (the first is the first
+    node). Returns [(node name, root, actions)]; a file is never overwritten (written once).
+    """
+    for entry in (spec.get('directories') or []) + (spec.get('files') or []):
+        if not str(entry.get('path', '')).startswith('/'):
+            raise FilesError('node_files: path must be an absolute path, got %r' % (entry.get('path'),))
+    out = []
+    for index, (name, root) in enumerate(roots):
+        directories = [{'path': root + entry['path'], 'mode': entry.get('mode')}
+                       for entry in spec.get('directories') or []]
+        files = [{'path': root + entry['path'], 'content': entry['content'], 'mode': entry.get('mode'), 'force': False}
+                 for entry in spec.get('files') or [] if entry.get('nodes', 'all') == 'all' or index == 0]
+        out.append((name, root, plan_files(directories, files)))
+    return out
+
+
+def ensure_node_files(lab, spec, check, changes):
+    """Lay down O(node_files) in every node of ``lab`` (its state); return (diffs, changed paths).
+
+    ``changes`` (a list) gets one line per change made (or, in check mode, that would be made); a node
+    whose files fail is undone (the engine's apply), the nodes before it keep theirs (in ``changes``).
+    """
+    roots = []
+    for node in lab['nodes']:
+        if not node.get('sshd_pid'):
+            raise FilesError('node_files: node %s has no running sshd, whose mount namespace holds its files'
+                             % node['name'])
+        roots.append((node['name'], '/proc/%d/root' % node['sshd_pid']))
+    diff, paths = [], []
+    for name, root, actions in node_file_actions(roots, spec):
+        if actions and not check:
+            apply_files(actions)
+        for action in actions:
+            path = action['path'][len(root):]
+            paths.append('%s:%s' % (name, path))
+            changes.append('%s %s in node %s' % ('make' if action['kind'] == 'mkdir' else
+                                                 'set mode of' if action['kind'] == 'chmod' else 'write', path, name))
+        for entry in file_diffs(actions):
+            diff.append(dict(entry, before_header='%s:%s' % (name, entry['before_header'][len(root):]),
+                             after_header='%s:%s' % (name, entry['after_header'][len(root):])))
+    return diff, paths
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -362,6 +462,18 @@ def main():
                 pod_cidr=dict(type='str', required=True),
                 header=dict(type='str', default='Ansible managed'),
             )),
+            node_files=dict(type='dict', options=dict(
+                directories=dict(type='list', elements='dict', default=[], options=dict(
+                    path=dict(type='str', required=True),
+                    mode=dict(type='str'),
+                )),
+                files=dict(type='list', elements='dict', default=[], options=dict(
+                    path=dict(type='str', required=True),
+                    content=dict(type='str', required=True),
+                    mode=dict(type='str'),
+                    nodes=dict(type='str', choices=['all', 'first'], default='all'),
+                )),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -373,6 +485,7 @@ def main():
     lab = None
     inventory_changes = []
     inventory_diff = None
+    file_changes, file_diff = [], []
     try:
         lab = Lab(dict((key, params[key]) for key in
                        ('prefix', 'state_dir', 'nodes', 'node_name', 'underlay_cidr', 'reserved_ranges', 'ssh_port')))
@@ -396,24 +509,27 @@ def main():
                 if inventory_before != content:
                     inventory_diff = {'before_header': inv['path'], 'after_header': inv['path'],
                                       'before': inventory_before or '', 'after': content}
-            done = lab.changes + inventory_changes
+            if params['node_files'] and not (check and lab.changes):
+                file_diff, result['node_files'] = ensure_node_files(result['lab'], params['node_files'], check,
+                                                                    file_changes)
+            done = lab.changes + inventory_changes + file_changes
             result['msg'] = ('lab %s: %s' % (lab.prefix, '; '.join(done)) if done
                              else 'lab %s is up with these settings: no change' % lab.prefix)
         else:
             result['removed'] = lab.down(check)
             after = {'namespaces': [], 'sshd_running': [], 'state_dir': None} if check else lab.summary()
             result['msg'] = ('lab %s removed' % lab.prefix) if lab.changes else 'lab %s: nothing to remove' % lab.prefix
-    except LabError as exc:
-        module.fail_json(msg=str(exc), changes=lab.changes if lab else [])
+    except (LabError, FilesError) as exc:
+        module.fail_json(msg=str(exc), changes=(lab.changes if lab else []) + inventory_changes + file_changes)
     except (OSError, ValueError) as exc:
-        module.fail_json(msg='lab: %s' % exc, changes=lab.changes if lab else [])
-    result['changes'] = lab.changes + inventory_changes
+        module.fail_json(msg='lab: %s' % exc, changes=(lab.changes if lab else []) + inventory_changes + file_changes)
+    result['changes'] = lab.changes + inventory_changes + file_changes
     result['lab_changed'] = bool(lab.changes)
     result['changed'] = bool(result['changes'])
     if module._diff:
         result['diff'] = {'before': before, 'after': after}
-        if inventory_diff:
-            result['diff'] = [result['diff'], inventory_diff]
+        if inventory_diff or file_diff:
+            result['diff'] = [result['diff']] + ([inventory_diff] if inventory_diff else []) + file_diff
     module.exit_json(**result)
 
 
