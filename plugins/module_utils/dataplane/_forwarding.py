@@ -177,10 +177,12 @@ class ForwardingManager(ResourceManager):
         if current != str(want):
             new_text = fixed_text(lines, IP_FORWARD, want)
             what = 'writing %s=%d to %s' % (IP_FORWARD, want, path)
-            if old_text is None:
-                undo = lambda: remove_file(path, 'removing %s again' % path)  # noqa: E731
-            else:
-                undo = lambda: write_text(path, old_text, 'putting the old text of %s back' % path)  # noqa: E731
+
+            def undo():
+                if old_text is None:
+                    remove_file(path, 'removing %s again' % path)
+                else:
+                    write_text(path, old_text, 'putting the old text of %s back' % path)
             fsteps.append(('write %s=%d to %s%s' % (IP_FORWARD, want, path,
                                                     ' (new file)' if old_text is None else
                                                     ' (was %s)' % ('not set' if current is None else current)),
@@ -192,4 +194,3 @@ class ForwardingManager(ResourceManager):
 
     def _writer(self, value):
         return lambda: write_in(self.ns, {IP_FORWARD_PATH: value})
-
