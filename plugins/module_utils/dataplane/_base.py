@@ -157,31 +157,43 @@ class Journal(object):
     def __init__(self, check_mode=False):
         self.check_mode = check_mode
         self.changes = []
+        #: the ``tag`` of each entry of ``changes`` (a journal shared by several engines: their names)
+        self.tags = []
+        self.tag = None
         self._done = []
         self._last = []
 
+    def _record(self, text, tag):
+        self.changes.append(text)
+        self.tags.append(tag)
+
     def do(self, text, action, undo=None):
         if self.check_mode:
-            self.changes.append(text)
+            self._record(text, self.tag)
             return None
         result = action()
-        self.changes.append(text)
+        self._record(text, self.tag)
         self._done.append((text, undo))
         return result
 
     def last(self, text, action):
         """A change that cannot be undone: run at commit(), after all the others succeeded."""
         if self.check_mode:
-            self.changes.append(text)
+            self._record(text, self.tag)
         else:
-            self._last.append((text, action))
+            self._last.append((text, action, self.tag))
 
     def commit(self):
         while self._last:
-            text, action = self._last.pop(0)
+            text, action, tag = self._last.pop(0)
+            self.tag = tag  # a failure here is reported under the tag of the step that failed
             action()
-            self.changes.append(text)
+            self._record(text, tag)
             self._done.append((text, None))
+
+    def changes_of(self, tag):
+        """The changes recorded under ``tag``, in order."""
+        return [text for text, t in zip(self.changes, self.tags) if t == tag]
 
     @property
     def changed(self):
@@ -263,27 +275,37 @@ class ResourceManager(object):
         return predicted
 
     # the common part
-    def run(self, state, config):
+    def prepare(self, state, config):
+        """Check the input and read the kernel: the result of a gathered run, or the plan's items.
+
+        Returns ``(gathered_result, None)`` for state gathered, else ``(None, items)``; changes nothing.
+        """
         if state not in self.STATES:
             raise InputError('state: %r is not one of %s' % (state, ', '.join(self.STATES)))
         entries = self.parse(state, config)
+        return self.plan_entries(state, entries)
+
+    def plan_entries(self, state, entries):
+        """The second half of ``prepare``, for entries ``parse`` already checked."""
         if state == 'gathered':
             gathered = self.gather(entries)
             return {'changed': False, 'before': gathered, 'after': gathered, 'changes': [], 'gathered': gathered,
-                    'diff': {'before': {}, 'after': {}}}
-        items = self.plan(state, entries)
-        journal = Journal(self.check_mode)
-        try:
-            for key, before, after, steps in items:
-                for step in steps:
-                    text, action, undo = step[:3]
-                    if len(step) > 3 and step[3] == 'last':
-                        journal.last(text, action)
-                    else:
-                        journal.do(text, action, undo)
-            journal.commit()
-        except DataplaneError as exc:
-            fail_with_rollback(journal, exc)
+                    'diff': {'before': {}, 'after': {}}}, None
+        return None, self.plan(state, entries)
+
+    @staticmethod
+    def queue(items, journal):
+        """Hand the plan's steps to ``journal`` (run now, or at commit for those that cannot be undone)."""
+        for key, before, after, steps in items:
+            for step in steps:
+                text, action, undo = step[:3]
+                if len(step) > 3 and step[3] == 'last':
+                    journal.last(text, action)
+                else:
+                    journal.do(text, action, undo)
+
+    def report(self, items, changes):
+        """The result of a run whose ``changes`` (texts) the journal recorded, once it committed."""
         before_list, after_list, diff_before, diff_after = [], [], {}, {}
         for key, before, after, steps in items:
             if not self.check_mode and steps and after is not None:
@@ -295,8 +317,20 @@ class ResourceManager(object):
             if steps:
                 diff_before[key] = before
                 diff_after[key] = after
-        return {'changed': journal.changed, 'before': before_list, 'after': after_list,
-                'changes': list(journal.changes), 'diff': {'before': diff_before, 'after': diff_after}}
+        return {'changed': bool(changes), 'before': before_list, 'after': after_list,
+                'changes': list(changes), 'diff': {'before': diff_before, 'after': diff_after}}
+
+    def run(self, state, config):
+        gathered, items = self.prepare(state, config)
+        if gathered is not None:
+            return gathered
+        journal = Journal(self.check_mode)
+        try:
+            self.queue(items, journal)
+            journal.commit()
+        except DataplaneError as exc:
+            fail_with_rollback(journal, exc)
+        return self.report(items, journal.changes)
 
     def refuse_unowned(self, option, what):
         """Raise unless force: ``what`` (a phrase) lacks our mark."""

@@ -89,6 +89,9 @@ class RouteManager(ResourceManager):
         self._state = {}
         self.all_links = True
         self.want_v6 = True
+        #: (namespace inode, interface name) of links an earlier step of the same check-mode run would
+        #: create (calico_dataplane): a route through one of them is planned instead of refused
+        self.expected_links = set()
 
     # ------------------------------------------------------------ input
     def parse(self, state, config):
@@ -182,6 +185,8 @@ class RouteManager(ResourceManager):
         links, routes = self.state_of(entry['ns'])
         if entry['dev']:
             link = links.get(entry['dev'])
+            if link is None and (entry['ns'].inode, entry['dev']) in self.expected_links:
+                link = {'index': None}
             if link is None:
                 raise InputError('%s: there is no interface %s in %s'
                                  % (opt(entry['i'], 'dev'), entry['dev'], entry['ns'].label))

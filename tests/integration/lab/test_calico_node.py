@@ -15,6 +15,7 @@ from podnet_testlib import ROOT
 
 DEPLOY = os.path.join(ROOT, "playbooks", "lab_deploy.yml")
 VERIFY = os.path.join(ROOT, "playbooks", "lab_verify.yml")
+DATAPLANE_TASK = "Build the node's data plane (forwarding, veth pairs, proxy-ARP, pod routes, tunnel, routes)"
 
 
 def in_node(lab, node, *cmd):
@@ -68,7 +69,11 @@ def test_check_mode_predicts_and_changes_nothing(deployed):
     fewer = deployed.playbook(DEPLOY, extra_vars={"lab_pods_per_node": 2, "lab_pods_per_node_by_node": {"node3": 1}},
                               check=True)
     predicted = [t for t in fewer.changed_tasks() if t.startswith("node3 |")]
-    assert any("veth" in t for t in predicted) and any("Route the pods" in t for t in predicted), predicted
+    assert any(DATAPLANE_TASK in t for t in predicted), predicted
+    # one task builds the data plane: its veths and routes sections predict the pod's removal
+    plane = fewer.results(DATAPLANE_TASK)["node3"]
+    assert plane["changed"] and any(c.startswith("remove veth") for c in plane["veths"]["changes"]), plane
+    assert any(c.startswith("delete route") for c in plane["routes"]["changes"]), plane
     assert in_node(deployed, "node3", "ip", "-j", "link").stdout == before
     assert in_node(deployed, "node3", "ip", "-j", "route").stdout == routes_before
     assert len([p for p in deployed.state()["pods"] if p["node"] == "node3"]) == 2
