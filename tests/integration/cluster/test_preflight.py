@@ -153,3 +153,40 @@ def test_reference_plugin_missing_from_the_package(run_playbook, tmp_path, node_
     failures = " ".join(result.failures())
     assert "portmap not found in %s" % package in failures, failures
     assert not (node_root / "opt/cni/bin/loopback").exists()
+
+
+def _package(path, names):
+    path.mkdir()
+    for name in names:
+        with open("/usr/lib/cni/" + name, "rb") as src, open(path / name, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(path / name, 0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["same", "other directory", "trailing slash", "more plugins"])
+def test_reference_look_reused_only_for_the_same_search(run_playbook, tmp_path, node_root, case):
+    """The install reuses the pre-flight look only when that look searched the same package directory
+    for every plugin of the list; a play before with other settings does not leave a stale answer."""
+    first = _package(tmp_path / "first", ["loopback", "portmap"])
+    second = _package(tmp_path / "second", ["loopback", "portmap", "host-local"])
+    preflight = {"preflight_package_dir": first, "preflight_plugins": ["loopback", "portmap"]}
+    install = {"install_package_dir": first, "install_plugins": ["loopback", "portmap"]}
+    if case == "other directory":
+        install["install_package_dir"] = second
+    elif case == "trailing slash":
+        install["install_package_dir"] = first + "/"
+    elif case == "more plugins":
+        preflight = {"preflight_package_dir": second, "preflight_plugins": ["loopback", "portmap"]}
+        install = {"install_package_dir": second, "install_plugins": ["loopback", "portmap", "host-local"]}
+    evars = _site_vars(node_root, cni_plugins_remove_conflicting=True, calico_datastore="kubernetes", **preflight, **install)
+    for name in list(evars):
+        if name.startswith(("kubelet_cni_", "calico_manifest_")):
+            del evars[name]
+    result = run_playbook(os.path.join(FILES, "reference_reuse.yml"), inventory=_inventory(tmp_path), extra_vars=evars)
+    look = result.results("Look for the reference plugins in the package directory")["localhost"]
+    assert bool(look.get("skipped")) == (case in ("same", "trailing slash")), look
+    source = install["install_package_dir"].rstrip("/")
+    for name in install["install_plugins"]:
+        with open(os.path.join(source, name), "rb") as src, open(node_root / "opt/cni/bin" / name, "rb") as dst:
+            assert src.read() == dst.read(), name
