@@ -9,6 +9,7 @@ here each check category runs through the real role and site.yml.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -190,3 +191,39 @@ def test_reference_look_reused_only_for_the_same_search(run_playbook, tmp_path, 
     for name in install["install_plugins"]:
         with open(os.path.join(source, name), "rb") as src, open(node_root / "opt/cni/bin" / name, "rb") as dst:
             assert src.read() == dst.read(), name
+
+
+@pytest.mark.parametrize("impl, check", [("podnet", False), ("upstream", False), ("upstream", True)])
+def test_broken_plugin_stops_before_the_config(run_playbook, tmp_path, node_root, impl, check):
+    """A plugin that fails the CNI check stops the role before 10-calico.conflist points the runtime at
+    it (and before the configs that sort before ours are removed). With the collection's plugin the
+    install, the check and the config write are one task, and the plugins it wrote are put back; with
+    Calico's binaries (installed between the two) the install is a task of its own. In check mode a
+    plugin that is there already is asked too, and nothing is written."""
+    package = _package(tmp_path / "package", ["loopback"])
+    with open(os.path.join(package, "portmap"), "w") as handle:
+        handle.write("#!/bin/sh\necho 'portmap is broken' >&2\nexit 2\n")
+    os.chmod(os.path.join(package, "portmap"), 0o755)
+    bin_dir = node_root / "opt/cni/bin"
+    if check:
+        bin_dir.mkdir(parents=True)
+        shutil.copy(os.path.join(package, "portmap"), bin_dir / "portmap")
+    before = file_tree(node_root)
+    cni_before = file_tree(node_root / "etc/cni")
+    evars = _site_vars(node_root, cni_plugins_remove_conflicting=True, cni_plugins_reference_package_dir=package,
+                       cni_plugins_reference_plugins=["loopback", "portmap"], cni_plugins_calico_impl=impl,
+                       cni_plugins_podnet_package_install=False)
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), expect_fail=True, check=check, extra_vars=evars)
+    failures = " ".join(result.failures())
+    assert "%s/portmap exited with 2: portmap is broken" % bin_dir in failures, failures
+    assert not (node_root / "etc/cni/net.d/10-calico.conflist").exists()
+    assert (node_root / "etc/cni/net.d/05-flannel.conflist").exists()
+    if check:
+        assert file_tree(node_root) == before
+    elif impl == "podnet":
+        # Everything the task made is gone again, the bin dir it created included.
+        assert not bin_dir.exists()
+        assert file_tree(node_root / "etc/cni") == cni_before
+        assert "undone: " in failures, failures
+    else:
+        assert sorted(os.listdir(bin_dir)) == ["loopback", "portmap"]
