@@ -18,7 +18,7 @@ description:
   - With O(state=gathered), changes nothing and returns the content and mode of each of O(paths)
     (missing files included, as C(exists=false)), so that one task reads every file a role edits.
   - With O(cni_check), the CNI plugins it names are asked for their CNI versions after the plugins are in
-    place and before O(checked_files) are written and O(absent) removed: one task installs the plugins,
+    place and before O(checked_files) are written and O(absent) removed, so that one task installs the plugins,
     checks them and writes the config that uses them, and a plugin that fails the check stops the task
     before that config is written (the plugins written by the task are put back).
   - The cluster roles use it for the files they write on the nodes (CNI config, TLS files,
@@ -114,7 +114,7 @@ options:
     description:
       - CNI plugins to ask for their CNI versions the CNI way (C(CNI_COMMAND=VERSION), a config on
         stdin, one process each, side by side) after O(directories), O(files) and O(links) are in
-        place and before O(checked_files) and O(absent): a plugin that cannot run or answers wrongly
+        place and before O(checked_files) and O(absent). A plugin that cannot run or answers wrongly
         fails the task before anything points a container runtime at it, and the run's changes are
         undone.
       - In check mode the plugins that are there now are asked (one that would be installed is not
@@ -140,13 +140,13 @@ options:
         type: list
         elements: str
       minimums:
-        description: Per plugin, the lowest CNI version it must support at least, for example V({"loopback": "0.2.0"}).
+        description: Per plugin, the lowest CNI version it must support at least (the plugin's name, then the version, such as V(0.2.0) for C(loopback)).
         type: dict
         default: {}
       need:
         description:
           - Plugins that must have answered, each with the reason given in the error when it did not
-            (for example V({"loopback": "the container runtime needs it"})).
+            (the plugin's name, then the reason).
         type: dict
         default: {}
   checked_files:

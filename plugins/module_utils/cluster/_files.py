@@ -4,8 +4,9 @@
 
 Plain Python, no Ansible import. plan() reads what is there and says what would change; apply()
 does it: directories first, then every file written to a temporary file beside it and renamed over
-the old one (never half-written), then the symbolic links (made beside and renamed over, too), then the removals. A failure undoes what the run changed (new files and directories
-removed, replaced files restored) or says what it could not undo.
+the old one (never half-written), then the symbolic links (made beside and renamed over, too), then
+the removals. A failure undoes what the run changed (new files and directories removed, replaced
+files restored, removed ones put back) or says what it could not undo.
 """
 
 from __future__ import annotations
