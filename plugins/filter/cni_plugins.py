@@ -13,13 +13,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.podnet.calico.plugins.module_utils.calico._cniconf import (
     CniConfError, build_from_settings, calico_conflist,
 )
+from ansible_collections.podnet.calico.plugins.module_utils.cluster._cni_versions import version_errors
 
 _NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$')
 _VERSION_RE = re.compile(r'^\d+\.\d+\.\d+$')
-
-
-def _version_tuple(text):
-    return tuple(int(part) for part in text.split('.'))
 
 
 def cni_plugins_conflist_errors(conflist):
@@ -51,7 +48,7 @@ def cni_plugins_conflist_errors(conflist):
 
 
 def cni_plugins_version_errors(answers, cni_version='0.3.1', minimums=None, required=None):
-    """Check plugins' answers to CNI_COMMAND=VERSION.
+    """Check plugins' answers to CNI_COMMAND=VERSION (module_utils.cluster._cni_versions.version_errors).
 
     answers maps a plugin name to its stdout. Every plugin must answer with JSON whose
     supportedVersions holds cni_version (only the plugins named in required, when given);
@@ -60,26 +57,10 @@ def cni_plugins_version_errors(answers, cni_version='0.3.1', minimums=None, requ
     """
     if not isinstance(answers, Mapping):
         raise AnsibleFilterError('cni_plugins_version_errors expects a dictionary plugin -> output')
-    minimums = dict(minimums or {})
-    errors = []
-    for plugin, output in sorted(answers.items()):
-        try:
-            data = json.loads(output)
-            supported = [str(item) for item in data['supportedVersions']]
-            numeric = [_version_tuple(item) for item in supported]
-        except (ValueError, KeyError, TypeError) as exc:
-            errors.append('%s did not answer CNI_COMMAND=VERSION with a version list (%s): %r'
-                          % (plugin, exc, output))
-            continue
-        if (required is None or plugin in required) and cni_version not in supported:
-            errors.append('%s does not support CNI version %s (supports %s)'
-                          % (plugin, cni_version, ', '.join(supported)))
-        if plugin in minimums:
-            floor = _version_tuple(minimums[plugin])
-            if not any(item >= floor for item in numeric):
-                errors.append('%s must support CNI version %s or later (supports %s)'
-                              % (plugin, minimums[plugin], ', '.join(supported)))
-    return errors
+    try:
+        return version_errors(dict(answers), cni_version, minimums, required)
+    except ValueError as exc:
+        raise AnsibleFilterError('cni_plugins_version_errors: %s' % exc) from None
 
 
 _CONFLIST_KEYS = ('datastore', 'mtu', 'nodename', 'conf_dir', 'etcd_endpoints', 'etcd_tls', 'log_level',
@@ -116,12 +97,14 @@ def _boolean(key, value):
 _INSTALL_MODES = ('copy', 'link')
 
 
-def cni_plugins_install_plan(reference, bin_dir, package_dir, mode='copy', podnet=None):
+def cni_plugins_install_plan(reference, bin_dir, package_dir, mode='copy', podnet=None, expected=None, package=None):
     """The files and links of the cni_plugins install task: {'files': [...], 'links': [...]} for node_files.
 
     reference: the reference plugins found in package_dir, copied into bin_dir (mode copy) or linked
     there (mode link); podnet: the text of the collection's plugin (the cni_executable lookup), written
     as bin_dir/calico (mode 0755, diff false) with bin_dir/calico-ipam a link to it, or None for none.
+    expected: the plugins that must be among reference (an error names those that are not, and package,
+    the package that should have put them there), or None for no such check.
     """
     if isinstance(reference, (str, bytes, Mapping)) or not all(isinstance(name, str) for name in reference):
         raise AnsibleFilterError('cni_plugins_install_plan: the input must be a list of plugin names, got %r'
@@ -135,6 +118,13 @@ def cni_plugins_install_plan(reference, bin_dir, package_dir, mode='copy', podne
     if podnet is not None and not isinstance(podnet, str):
         raise AnsibleFilterError('cni_plugins_install_plan: podnet must be the text of the plugin or none, got a %s'
                                  % type(podnet).__name__)
+    if expected is not None:
+        if isinstance(expected, (str, bytes, Mapping)):
+            raise AnsibleFilterError('cni_plugins_install_plan: expected must be a list of plugin names, got %r' % (expected,))
+        missing = [name for name in expected if name not in reference]
+        if missing:
+            raise AnsibleFilterError('%s not found in %s%s.' % (', '.join(missing), package_dir,
+                                                                ' (package %s)' % package if package else ''))
     files = []
     links = []
     for name in reference:

@@ -17,6 +17,10 @@ description:
     they differ. A failure undoes what the run changed, or says what it could not undo.
   - With O(state=gathered), changes nothing and returns the content and mode of each of O(paths)
     (missing files included, as C(exists=false)), so that one task reads every file a role edits.
+  - With O(cni_check), the CNI plugins it names are asked for their CNI versions after the plugins are in
+    place and before O(checked_files) are written and O(absent) removed, so that one task installs the plugins,
+    checks them and writes the config that uses them, and a plugin that fails the check stops the task
+    before that config is written (the plugins written by the task are put back).
   - The cluster roles use it for the files they write on the nodes (CNI config, TLS files,
     kubelet and containerd settings).
 extends_documentation_fragment:
@@ -106,6 +110,91 @@ options:
         description: What the link points at, written as given (a relative target is relative to the link's directory).
         type: str
         required: true
+  cni_check:
+    description:
+      - CNI plugins to ask for their CNI versions the CNI way (C(CNI_COMMAND=VERSION), a config on
+        stdin, one process each, side by side) after O(directories), O(files) and O(links) are in
+        place and before O(checked_files) and O(absent). A plugin that cannot run or answers wrongly
+        fails the task before anything points a container runtime at it, and the run's changes are
+        undone.
+      - In check mode the plugins that are there now are asked (one that would be installed is not
+        there yet and is left out) and O(cni_check.need) is not checked.
+    type: dict
+    version_added: 1.1.0
+    suboptions:
+      bin_dir:
+        description: The directory of the plugins.
+        type: path
+        required: true
+      plugins:
+        description: The plugins to ask; one that is not in O(cni_check.bin_dir) is left out.
+        type: list
+        elements: str
+        default: []
+      cni_version:
+        description: The CNI version that the plugins of O(cni_check.required) must support.
+        type: str
+        default: 0.3.1
+      required:
+        description: The plugins that must support O(cni_check.cni_version); every plugin asked when not given.
+        type: list
+        elements: str
+      minimums:
+        description: Per plugin, the lowest CNI version it must support at least (the plugin's name, then the version, such as V(0.2.0) for C(loopback)).
+        type: dict
+        default: {}
+      need:
+        description:
+          - Plugins that must have answered, each with the reason given in the error when it did not
+            (the plugin's name, then the reason).
+        type: dict
+        default: {}
+  checked_files:
+    description:
+      - Files to write after O(cni_check) passed (the same suboptions as O(files)), for example the
+        network config that points the runtime at the plugins. Without O(cni_check) they are written
+        after O(files) and O(links).
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.1.0
+    suboptions:
+      path:
+        description: Absolute path of the file on the node; its directory must exist or be in O(directories).
+        type: path
+        required: true
+      content:
+        description: The file's text.
+        type: str
+      secret_content:
+        description: The file's text when it is a secret, as O(files[].secret_content).
+        type: str
+      src:
+        description: A file on the node whose bytes are copied.
+        type: path
+      mode:
+        description: Octal mode such as V('0600'); a new file gets V('0644') when not given, an existing one keeps its mode.
+        type: raw
+      force:
+        description: V(false) writes the file only when it is missing.
+        type: bool
+        default: true
+      secret:
+        description: The content is not shown in the diff.
+        type: bool
+        default: false
+      diff:
+        description: V(false) shows in the diff only the size and sha256 of the old and new content.
+        type: bool
+        default: true
+  absent:
+    description:
+      - Files or symbolic links to remove, last (after O(checked_files)); a missing one is no change, a
+        directory an error. A failure puts them back.
+    type: list
+    elements: path
+    default: []
+    version_added: 1.1.0
   paths:
     description:
       - Files to read with O(state=gathered).
@@ -158,6 +247,24 @@ EXAMPLES = r'''
       - path: /opt/cni/bin/calico-ipam
         target: calico
 
+- name: Install a plugin, check it the CNI way, then write the config that uses it
+  podnet.calico.node_files:
+    files:
+      - path: /opt/cni/bin/loopback
+        src: /usr/lib/cni/loopback
+        mode: "0755"
+    cni_check:
+      bin_dir: /opt/cni/bin
+      plugins: [loopback]
+      cni_version: 1.0.0
+      need:
+        loopback: the container runtime needs it
+    checked_files:
+      - path: /etc/cni/net.d/99-loopback.conf
+        content: '{"cniVersion": "1.0.0", "name": "lo", "type": "loopback"}'
+    absent:
+      - /etc/cni/net.d/00-old.conf
+
 - name: Read the files to edit
   podnet.calico.node_files:
     state: gathered
@@ -174,6 +281,11 @@ changed_paths:
   type: list
   elements: str
   sample: ["/etc/cni/net.d/calico-tls", "/etc/cni/net.d/calico-tls/etcd-ca"]
+cni_versions:
+  description: Each plugin's answer to C(CNI_COMMAND=VERSION) (its standard output), when O(cni_check) is given.
+  returned: with O(cni_check)
+  type: dict
+  sample: {"loopback": "{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.1.0\",\"1.0.0\"]}"}
 gathered:
   description: Per path of O(paths), C(exists), C(content) (text, or null) and C(mode) (for example V('0644'), or null).
   returned: with O(state=gathered)
@@ -182,7 +294,30 @@ gathered:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.calico.plugins.module_utils.cluster._files import FilesError, apply, diffs, gather, plan
+from ansible_collections.podnet.calico.plugins.module_utils.cluster._cni_versions import check
+from ansible_collections.podnet.calico.plugins.module_utils.cluster._files import FilesError, apply, diffs, gather, plan, undo
+
+FILE_OPTIONS = dict(
+    path=dict(type='path', required=True),
+    content=dict(type='str'),
+    secret_content=dict(type='str', no_log=True),
+    src=dict(type='path'),
+    mode=dict(type='raw'),
+    force=dict(type='bool', default=True),
+    secret=dict(type='bool', default=False),
+    diff=dict(type='bool', default=True),
+)
+
+
+def _files(entries):
+    return [dict(entry, content=entry['secret_content'], secret=True) if entry['secret_content'] is not None
+            else entry for entry in entries]
+
+
+def _undone(first, what):
+    failed = undo(first)
+    return '%s (undone: %d change(s)%s)' % (what, len(first) - len(failed),
+                                            ('; could not undo %s' % ', '.join(failed)) if failed else '')
 
 
 def main():
@@ -193,17 +328,21 @@ def main():
                 path=dict(type='path', required=True),
                 mode=dict(type='raw'),
             )),
-            files=dict(type='list', elements='dict', default=[], options=dict(
-                path=dict(type='path', required=True),
-                content=dict(type='str'),
-                secret_content=dict(type='str', no_log=True),
-                src=dict(type='path'),
-                mode=dict(type='raw'),
-                force=dict(type='bool', default=True),
-                secret=dict(type='bool', default=False),
-                diff=dict(type='bool', default=True),
-            ), mutually_exclusive=[['content', 'secret_content', 'src']],
-                required_one_of=[['content', 'secret_content', 'src']]),
+            files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
+                       mutually_exclusive=[['content', 'secret_content', 'src']],
+                       required_one_of=[['content', 'secret_content', 'src']]),
+            checked_files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
+                               mutually_exclusive=[['content', 'secret_content', 'src']],
+                               required_one_of=[['content', 'secret_content', 'src']]),
+            cni_check=dict(type='dict', options=dict(
+                bin_dir=dict(type='path', required=True),
+                plugins=dict(type='list', elements='str', default=[]),
+                cni_version=dict(type='str', default='0.3.1'),
+                required=dict(type='list', elements='str'),
+                minimums=dict(type='dict', default={}),
+                need=dict(type='dict', default={}),
+            )),
+            absent=dict(type='list', elements='path', default=[]),
             links=dict(type='list', elements='dict', default=[], options=dict(
                 path=dict(type='path', required=True),
                 target=dict(type='str', required=True),
@@ -216,16 +355,38 @@ def main():
     try:
         if params['state'] == 'gathered':
             module.exit_json(changed=False, gathered=gather(params['paths']))
-        files = [dict(entry, content=entry['secret_content'], secret=True) if entry['secret_content'] is not None
-                 else entry for entry in params['files']]
-        actions = plan(params['directories'], files, params['links'])
-        if actions and not module.check_mode:
-            apply(actions)
+        first = plan(params['directories'], _files(params['files']), params['links'])
+        second = plan([], _files(params['checked_files']), [], absent=params['absent'])
+        late = set(entry['path'] for entry in params['checked_files']) | set(params['absent'])
+        twice = sorted(late & set(entry['path'] for entry in params['files'] + params['links']))
+        if twice:
+            raise FilesError('%s is listed in files or links and again in checked_files or absent' % twice[0])
+    except (FilesError, OSError) as exc:
+        module.fail_json(msg=str(exc) if isinstance(exc, FilesError) else 'node_files: %s' % exc)
+    result = dict(changed_paths=[a['path'] for a in first + second])
+    spec = params['cni_check']
+    try:
+        if first and not module.check_mode:
+            apply(first)
     except FilesError as exc:
         module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg='node_files: %s' % exc)
-    result = dict(changed=bool(actions), changed_paths=[a['path'] for a in actions])
+    if spec is not None:
+        try:
+            answers, problems = check(spec['bin_dir'], spec['plugins'], spec['cni_version'], spec['minimums'],
+                                      spec['required'], spec['need'], present=not module.check_mode)
+        except ValueError as exc:
+            problems, answers = [str(exc)], {}
+        result['cni_versions'] = answers
+        if problems:
+            what = 'cni_check: %s' % '; '.join(problems)
+            module.fail_json(msg=_undone(first, what) if first and not module.check_mode else what, **result)
+    try:
+        if second and not module.check_mode:
+            apply(second)
+    except FilesError as exc:
+        module.fail_json(msg=_undone(first, str(exc)) if first else str(exc), **result)
+    actions = first + second
+    result['changed'] = bool(actions)
     if module._diff:
         result['diff'] = diffs(actions)
     module.exit_json(**result)

@@ -4,8 +4,9 @@
 
 Plain Python, no Ansible import. plan() reads what is there and says what would change; apply()
 does it: directories first, then every file written to a temporary file beside it and renamed over
-the old one (never half-written), then the symbolic links (made beside and renamed over, too). A failure undoes what the run changed (new files and directories
-removed, replaced files restored) or says what it could not undo.
+the old one (never half-written), then the symbolic links (made beside and renamed over, too), then
+the removals. A failure undoes what the run changed (new files and directories removed, replaced
+files restored, removed ones put back) or says what it could not undo.
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def gather(paths):
     return out
 
 
-def plan(directories, files, links=(), read=None):
+def plan(directories, files, links=(), read=None, absent=()):
     """What would change: a list of actions, each a dict with kind, path and what differs.
 
     read: gather()'s result for files already read by the caller; a file entry whose path is in it is
-    compared with that content and mode instead of being read again.
+    compared with that content and mode instead of being read again. absent: paths of files or
+    symbolic links to remove (after the links); a missing one is no change, a directory an error.
     """
     actions = []
     seen = set()
@@ -138,6 +140,18 @@ def plan(directories, files, links=(), read=None):
         if old_link != target:
             actions.append({"kind": "link", "path": path, "target": target, "old_link": old_link,
                             "old": old, "old_mode": old_mode})
+    for index, path in enumerate(absent):
+        where = "absent[%d]" % index
+        if not path or not os.path.isabs(path):
+            raise FilesError("%s: path must be an absolute path, got %r" % (where, path))
+        if path in seen:
+            raise FilesError("%s: %s is listed twice" % (where, path))
+        seen.add(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise FilesError("%s: %s is a directory, not a file" % (where, path))
+        old_link, old, old_mode = _on_disk(path, where, follow=False)
+        if old_link is not None or old is not None:
+            actions.append({"kind": "remove", "path": path, "old_link": old_link, "old": old, "old_mode": old_mode})
     return actions
 
 
@@ -177,12 +191,25 @@ def _undo(action):
         _write(action["path"], action["old"], action["old_mode"])
 
 
+def undo(actions):
+    """Undo carried-out actions in reverse; the paths that could not be undone."""
+    failed = []
+    for action in reversed(actions):
+        try:
+            _undo(action)
+        except OSError:
+            failed.append(action["path"])
+    return failed
+
+
 def apply(actions):
     """Carry out plan()'s actions; on failure undo them in reverse and raise FilesError."""
     done = []
     try:
         for action in actions:
-            if action["kind"] == "mkdir":
+            if action["kind"] == "remove":
+                os.unlink(action["path"])
+            elif action["kind"] == "mkdir":
                 os.makedirs(action["path"], mode=action["mode"])
                 os.chmod(action["path"], action["mode"])
             elif action["kind"] == "chmod":
@@ -193,12 +220,7 @@ def apply(actions):
                 _write(action["path"], action["data"], action["mode"])
             done.append(action)
     except OSError as exc:
-        failed = []
-        for action in reversed(done):
-            try:
-                _undo(action)
-            except OSError:
-                failed.append(action["path"])
+        failed = undo(done)
         raise FilesError("%s (undone: %d change(s)%s)" % (
             exc, len(done) - len(failed), ("; could not undo %s" % ", ".join(failed)) if failed else "")) from exc
 
@@ -208,7 +230,12 @@ def diffs(actions):
     be shown as a note)."""
     out = []
     for action in actions:
-        if action["kind"] == "link":
+        if action["kind"] == "remove":
+            out.append({"before_header": action["path"], "after_header": action["path"],
+                        "before": ("link to %s\n" % action["old_link"] if action["old_link"] is not None
+                                   else "a file of %d bytes, mode %04o\n" % (len(action["old"]), action["old_mode"])),
+                        "after": "(absent)\n"})
+        elif action["kind"] == "link":
             before = ("link to %s\n" % action["old_link"] if action["old_link"] is not None
                       else "" if action["old"] is None else "a file of %d bytes\n" % len(action["old"]))
             out.append({"before_header": action["path"], "after_header": action["path"],

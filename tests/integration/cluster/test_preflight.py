@@ -9,6 +9,7 @@ here each check category runs through the real role and site.yml.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -153,6 +154,79 @@ def test_reference_plugin_missing_from_the_package(run_playbook, tmp_path, node_
     failures = " ".join(result.failures())
     assert "portmap not found in %s" % package in failures, failures
     assert not (node_root / "opt/cni/bin/loopback").exists()
+
+
+def _package(path, names):
+    path.mkdir()
+    for name in names:
+        with open("/usr/lib/cni/" + name, "rb") as src, open(path / name, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(path / name, 0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["same", "other directory", "trailing slash", "more plugins"])
+def test_reference_look_reused_only_for_the_same_search(run_playbook, tmp_path, node_root, case):
+    """The install reuses the pre-flight look only when that look searched the same package directory
+    for every plugin of the list; a play before with other settings does not leave a stale answer."""
+    first = _package(tmp_path / "first", ["loopback", "portmap"])
+    second = _package(tmp_path / "second", ["loopback", "portmap", "host-local"])
+    preflight = {"preflight_package_dir": first, "preflight_plugins": ["loopback", "portmap"]}
+    install = {"install_package_dir": first, "install_plugins": ["loopback", "portmap"]}
+    if case == "other directory":
+        install["install_package_dir"] = second
+    elif case == "trailing slash":
+        install["install_package_dir"] = first + "/"
+    elif case == "more plugins":
+        preflight = {"preflight_package_dir": second, "preflight_plugins": ["loopback", "portmap"]}
+        install = {"install_package_dir": second, "install_plugins": ["loopback", "portmap", "host-local"]}
+    evars = _site_vars(node_root, cni_plugins_remove_conflicting=True, calico_datastore="kubernetes", **preflight, **install)
+    for name in list(evars):
+        if name.startswith(("kubelet_cni_", "calico_manifest_")):
+            del evars[name]
+    result = run_playbook(os.path.join(FILES, "reference_reuse.yml"), inventory=_inventory(tmp_path), extra_vars=evars)
+    look = result.results("Look for the reference plugins in the package directory")["localhost"]
+    assert bool(look.get("skipped")) == (case in ("same", "trailing slash")), look
+    source = install["install_package_dir"].rstrip("/")
+    for name in install["install_plugins"]:
+        with open(os.path.join(source, name), "rb") as src, open(node_root / "opt/cni/bin" / name, "rb") as dst:
+            assert src.read() == dst.read(), name
+
+
+@pytest.mark.parametrize("impl, check", [("podnet", False), ("upstream", False), ("upstream", True)])
+def test_broken_plugin_stops_before_the_config(run_playbook, tmp_path, node_root, impl, check):
+    """A plugin that fails the CNI check stops the role before 10-calico.conflist points the runtime at
+    it (and before the configs that sort before ours are removed). With the collection's plugin the
+    install, the check and the config write are one task, and the plugins it wrote are put back; with
+    Calico's binaries (installed between the two) the install is a task of its own. In check mode a
+    plugin that is there already is asked too, and nothing is written."""
+    package = _package(tmp_path / "package", ["loopback"])
+    with open(os.path.join(package, "portmap"), "w") as handle:
+        handle.write("#!/bin/sh\necho 'portmap is broken' >&2\nexit 2\n")
+    os.chmod(os.path.join(package, "portmap"), 0o755)
+    bin_dir = node_root / "opt/cni/bin"
+    if check:
+        bin_dir.mkdir(parents=True)
+        shutil.copy(os.path.join(package, "portmap"), bin_dir / "portmap")
+    before = file_tree(node_root)
+    cni_before = file_tree(node_root / "etc/cni")
+    evars = _site_vars(node_root, cni_plugins_remove_conflicting=True, cni_plugins_reference_package_dir=package,
+                       cni_plugins_reference_plugins=["loopback", "portmap"], cni_plugins_calico_impl=impl,
+                       cni_plugins_podnet_package_install=False)
+    result = run_playbook(SITE, inventory=_inventory(tmp_path), expect_fail=True, check=check, extra_vars=evars)
+    failures = " ".join(result.failures())
+    assert "%s/portmap exited with 2: portmap is broken" % bin_dir in failures, failures
+    assert not (node_root / "etc/cni/net.d/10-calico.conflist").exists()
+    assert (node_root / "etc/cni/net.d/05-flannel.conflist").exists()
+    if check:
+        assert file_tree(node_root) == before
+    elif impl == "podnet":
+        # Everything the task made is gone again, the bin dir it created included.
+        assert not bin_dir.exists()
+        assert file_tree(node_root / "etc/cni") == cni_before
+        assert "undone: " in failures, failures
+    else:
+        assert sorted(os.listdir(bin_dir)) == ["loopback", "portmap"]
 
 
 def _default_network():

@@ -197,8 +197,10 @@ def test_calico_download(test_lab, lab_inventory, ctl_http, tmp_path):
         "cni_plugins_remove_conflicting": True,
     }
     first = test_lab.playbook(plugins, inventory=lab_inventory, extra_vars=evars)
-    versions = first.results("Check the plugins' CNI versions")
+    # One task per node installs, asks every plugin for its CNI versions and writes the config.
+    versions = first.results("Install and check the plugins, write the network config list, the calico kubeconfig and the etcd TLS files")
     assert sorted(versions) == NODES
+    assert all(set(r["cni_versions"]) >= {"calico", "calico-ipam", "loopback"} for r in versions.values()), versions
     installed = read_nodes(test_lab, lab_inventory, tmp_path)
     for node in NODES:
         listing = {line.split(" ", 2)[2]: line.split(" ", 2)[:2] for line in installed[node]["listing"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -60,7 +61,8 @@ REFERENCE_SETS = {"none": [], "two": ["loopback", "portmap"], "three": ["bandwid
 def role_vars(impl, mode, reference, bin_dir="/opt/cni/bin", package_dir="/usr/lib/cni"):
     out = {"cni_plugins_calico_impl": impl, "cni_plugins_reference_install_mode": mode,
            "cni_plugins_reference_plugins": list(reference), "cni_plugins_bin_dir": bin_dir,
-           "cni_plugins_reference_package_dir": package_dir, "cni_plugins_podnet_python": "/usr/bin/python3"}
+           "cni_plugins_reference_package_dir": package_dir, "cni_plugins_podnet_python": "/usr/bin/python3",
+           "cni_plugins_reference_package_install": False, "cni_plugins_reference_package": "containernetworking-plugins"}
     if reference:
         # set by tasks/reference.yml only when there are reference plugins: undefined otherwise
         out["cni_plugins__reference_found"] = list(reference)
@@ -97,6 +99,14 @@ def test_what_it_lists():
         {"path": "/b/loopback", "src": "/p/loopback", "mode": "0755"}]
 
 
+def test_expected_plugins_missing_are_named():
+    assert cni_plugins_install_plan(["loopback", "portmap"], "/b", "/p", expected=["portmap", "loopback"])["files"]
+    with pytest.raises(AnsibleFilterError, match=r"^portmap, bandwidth not found in /p \(package cnp\)\.$"):
+        cni_plugins_install_plan(["loopback"], "/b", "/p", expected=["loopback", "portmap", "bandwidth"], package="cnp")
+    with pytest.raises(AnsibleFilterError, match="expected must be a list of plugin names"):
+        cni_plugins_install_plan([], "/b", "/p", expected="loopback")
+
+
 @pytest.mark.parametrize("args, kwargs, message", [
     (("loopback", "/b", "/p"), {}, "the input must be a list of plugin names"),
     (([1], "/b", "/p"), {}, "the input must be a list of plugin names"),
@@ -111,13 +121,17 @@ def test_bad_input_is_named(args, kwargs, message):
 
 
 def role_expression():
-    """The install task's cni_plugins__install, as written in roles/cni_plugins/tasks/main.yml."""
-    with open(os.path.join(ROOT, "roles", "cni_plugins", "tasks", "main.yml")) as handle:
-        tasks = yaml.safe_load(handle)
-    (task,) = [t for t in tasks if t.get("name") == "Create the CNI directories and install the plugins"]
-    assert task["podnet.calico.node_files"]["files"] == "{{ cni_plugins__install.files }}"
-    assert task["podnet.calico.node_files"]["links"] == "{{ cni_plugins__install.links }}"
-    return task["vars"]["cni_plugins__install"].strip()
+    """The install plan cni_plugins__install, as written in roles/cni_plugins/vars/main.yml."""
+    tasks_dir = os.path.join(ROOT, "roles", "cni_plugins", "tasks")
+    # The plan is read once per host (each task's whole argument dict is one template), not once for
+    # files and once more for links.
+    for name in ("install.yml", "config.yml"):
+        with open(os.path.join(tasks_dir, name)) as handle:
+            (task,) = [t for t in yaml.safe_load(handle) if "podnet.calico.node_files" in t]
+        args = task["podnet.calico.node_files"]
+        assert isinstance(args, str) and len(re.findall(r"\bcni_plugins__install\b", args)) == 1, (name, args)
+    with open(os.path.join(ROOT, "roles", "cni_plugins", "vars", "main.yml")) as handle:
+        return yaml.safe_load(handle)["cni_plugins__install"].strip()
 
 
 @pytest.mark.parametrize("impl, mode, reference", [("podnet", "link", "two"), ("upstream", "copy", "three"),

@@ -203,3 +203,29 @@ def test_one_reader_for_files_and_links(tmp_path):
         files.plan([], [{"path": str(tmp_path / "f"), "src": str(tmp_path / "d")}])
     assert files.gather([str(tmp_path / "alias")])[str(tmp_path / "alias")] == {
         "exists": True, "content": "same\n", "mode": "0600"}
+
+
+def test_absent_removes_files_and_links_and_undo_puts_them_back(tmp_path):
+    conf = tmp_path / "net.d"
+    conf.mkdir()
+    (conf / "05-old.conflist").write_text("old\n")
+    os.chmod(conf / "05-old.conflist", 0o640)
+    os.symlink("elsewhere", conf / "06-link.conf")
+    gone = str(conf / "07-missing.conf")
+    actions = files.plan([], [], absent=[str(conf / "05-old.conflist"), str(conf / "06-link.conf"), gone])
+    assert [a["kind"] for a in actions] == ["remove", "remove"]
+    assert files.diffs(actions)[0]["before"] == "a file of 4 bytes, mode 0640\n"
+    assert files.diffs(actions)[1]["before"] == "link to elsewhere\n"
+    files.apply(actions)
+    assert sorted(os.listdir(conf)) == []
+    assert files.plan([], [], absent=[str(conf / "05-old.conflist")]) == []
+    assert files.undo(actions) == []
+    assert (conf / "05-old.conflist").read_text() == "old\n" and mode(conf / "05-old.conflist") == 0o640
+    assert os.readlink(conf / "06-link.conf") == "elsewhere"
+
+
+def test_absent_refuses_a_directory_and_a_path_listed_twice(tmp_path):
+    with pytest.raises(files.FilesError, match=r"absent\[0\]: .* is a directory"):
+        files.plan([], [], absent=[str(tmp_path)])
+    with pytest.raises(files.FilesError, match=r"absent\[0\]: .* is listed twice"):
+        files.plan([], [{"path": str(tmp_path / "f"), "content": "x"}], absent=[str(tmp_path / "f")])
