@@ -119,6 +119,9 @@ def test_conflicting_config_removed_when_asked(run_playbook, tmp_path, node_root
     assert names == ["10-calico.conflist", "99-loopback.conf"]
     assert result.results("Say which calico binaries were skipped")["localhost"]["msg"].startswith(
         "Skipped calico and calico-ipam: no source given")
+    # No kubeconfig server given (the role's default): the note says who writes the kubeconfig.
+    assert result.results("Say that no kubeconfig was written")["localhost"]["msg"].startswith(
+        "No %s/calico-kubeconfig written" % (node_root / "etc/cni/net.d"))
 
 
 def test_reference_plugins_seen_by_the_preflight_look(run_playbook, tmp_path, node_root):
