@@ -10,8 +10,8 @@ version_added: 1.1.0
 description:
   - What the lab's verify looks at on a node, in one module run on the node (it took a shell probe and
     a M(podnet.calico.calico_dataplane_info) run).
-  - From each pod of O(pods), pings every address of O(ips) but the pod's own once (one ping after the
-    other, one second timeout each) and sends one ARP request for the pods' gateway
+  - From each pod of O(pods), pings every address of O(ips) but the pod's own once (from one shell in
+    the pod's namespace, all pings at once, one second timeout each) and sends one ARP request for the pods' gateway
     V(169.254.1.1) (C(arping) on C(eth0)); on the node, lists the addresses (C(ip -j addr show)).
     RV(stdout) holds their output in the text the lab's observations read.
   - Then reads the node's data plane and every pod's, as M(podnet.calico.calico_dataplane_info) does with

@@ -3,8 +3,10 @@
 """What a person runs by hand on a lab node before reading its data plane (private to the collection).
 
 From each pod: ping every other pod's address once, and ARP for the pods' gateway; on the node:
-``ip -j addr show``. probe() runs these commands (one after the other, each ping with a one second
-timeout, as the former shell probe did) and returns their output as the text the lab's observations read
+``ip -j addr show``. probe() runs one shell per pod in the pod's namespace, which pings every other
+address at once (each ping with a one second timeout: a node with a broken path waits one second per
+pod, not per address), then the node's and the gateway's commands, and returns their output as the
+text the lab's observations read
 (_observations.observations, its ``probe_output``): "== ping" with lines "<pod netns> <ip> ok|fail",
 "== addresses" with the JSON of ``ip -j addr show``, and "== arp <pod netns>" with arping's output
 per pod. Plain Python, no Ansible import; the commands run through a runner given by the caller.
@@ -31,17 +33,33 @@ def check_pods(pods, ips):
             raise ProbeError("ips: expects addresses, got %r" % (ip,))
 
 
-def ping_argv(netns, ip):
-    return ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip]
+# One shell per pod: a ping per address in the background, a line "<ip> ok|fail" each (short lines,
+# written whole), then wait. The addresses are the shell's positional parameters, never code.
+PING_SCRIPT = ('for ip do (if ping -c 1 -W 1 "$ip" >/dev/null 2>&1; then echo "$ip ok"; '
+               'else echo "$ip fail"; fi) & done; wait')
+
+
+def ping_argv(netns, ips):
+    return ["ip", "netns", "exec", netns, "sh", "-c", PING_SCRIPT, "sh"] + list(ips)
+
+
+def answered(output):
+    """The addresses that answered, from the output of PING_SCRIPT."""
+    ok = set()
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1] == "ok":
+            ok.add(fields[0])
+    return ok
 
 
 def arp_argv(netns):
     return ["ip", "netns", "exec", netns, "arping", "-c", "1", "-w", "2", "-I", "eth0", POD_GATEWAY]
 
 
-def pings_of(pods, ips):
-    """(pod netns, address) for every pod and every address but the pod's own, in order."""
-    return [(pod["netns"], ip) for pod in pods for ip in ips if ip != pod.get("ip")]
+def targets_of(pod, ips):
+    """The addresses a pod pings: every address but its own, in order."""
+    return [ip for ip in ips if ip != pod.get("ip")]
 
 
 def compose(pings, addresses, arps):
@@ -66,7 +84,13 @@ def probe(pods, ips, run):
     ``run(argv)`` runs a command and returns (rc, stdout, stderr) (an AnsibleModule's run_command).
     """
     check_pods(pods, ips)
-    pings = [(netns, ip, run(ping_argv(netns, ip))[0] == 0) for netns, ip in pings_of(pods, ips)]
+    pings = []
+    for pod in pods:
+        targets = targets_of(pod, ips)
+        if not targets:
+            continue
+        ok = answered(run(ping_argv(pod["netns"], targets))[1])
+        pings += [(pod["netns"], ip, ip in ok) for ip in targets]
     rc, out, err = run(["ip", "-j", "addr", "show"])
     if rc != 0:
         raise ProbeError("ip -j addr show failed (rc %s): %s" % (rc, err.strip()))

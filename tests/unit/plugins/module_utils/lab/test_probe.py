@@ -6,6 +6,7 @@ observations read exactly as they read the former shell probe's output."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -15,8 +16,10 @@ from ansible_collections.podnet.calico.plugins.module_utils.lab._probe import (
     arp_argv,
     check_pods,
     compose,
+    answered,
     ping_argv,
-    pings_of,
+    probe,
+    targets_of,
 )
 
 PODS = [{"netns": "pod-default.p1", "ip": "10.244.0.1"}, {"netns": "pod-default.p2", "ip": "10.244.0.2"}]
@@ -26,12 +29,40 @@ ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.89
 ARP = "ARPING 169.254.1.1\nUnicast reply from 169.254.1.1 [EE:EE:EE:EE:EE:EE]  0.6ms\nSent 1 probe(s)\n"
 
 
-def test_every_pod_pings_every_other_address_in_order():
-    assert pings_of(PODS, IPS) == [("pod-default.p1", "10.244.0.2"), ("pod-default.p1", "10.244.0.65"),
-                                   ("pod-default.p2", "10.244.0.1"), ("pod-default.p2", "10.244.0.65")]
-    assert ping_argv("pod-default.p1", "10.244.0.2") == [
-        "ip", "netns", "exec", "pod-default.p1", "ping", "-c", "1", "-W", "1", "10.244.0.2"]
+def test_every_pod_pings_every_other_address_from_one_shell():
+    assert targets_of(PODS[0], IPS) == ["10.244.0.2", "10.244.0.65"]
+    argv = ping_argv("pod-default.p1", ["10.244.0.2", "10.244.0.65"])
+    assert argv[:7] == ["ip", "netns", "exec", "pod-default.p1", "sh", "-c", argv[6]]
+    # The addresses are the shell's arguments, after $0.
+    assert argv[7:] == ["sh", "10.244.0.2", "10.244.0.65"]
     assert arp_argv("pod-default.p1")[-5:] == ["-w", "2", "-I", "eth0", "169.254.1.1"]
+
+
+def test_the_ping_script_runs_in_a_real_shell():
+    # The script after "ip netns exec <ns>", run here: 127.0.0.1 answers; 256.0.0.1 is no address,
+    # so ping fails at once and sends nothing; an argument that looks like code stays an argument.
+    argv = ping_argv("unused", ["127.0.0.1", "256.0.0.1", "$(touch /nonexistent/x)"])[4:]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout
+    assert answered(out) == {"127.0.0.1"}
+    assert sorted(out.splitlines()) == ["$(touch /nonexistent/x) fail", "127.0.0.1 ok", "256.0.0.1 fail"]
+
+
+def test_probe_keeps_the_order_and_reads_each_pods_answers():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        if argv[4:5] == ["sh"]:
+            # Answers out of order, as background pings finish; only 10.244.0.65 answers p2.
+            ok = {"pod-default.p1": {"10.244.0.65", "10.244.0.2"}, "pod-default.p2": {"10.244.0.65"}}[argv[3]]
+            return 0, "".join("%s %s\n" % (ip, "ok" if ip in ok else "fail") for ip in reversed(argv[8:])), ""
+        return 0, "[]\n" if argv[:2] == ["ip", "-j"] else ARP, ""
+
+    text = probe(PODS, IPS, run)
+    assert text.splitlines()[:5] == ["== ping", "pod-default.p1 10.244.0.2 ok", "pod-default.p1 10.244.0.65 ok",
+                                     "pod-default.p2 10.244.0.1 fail", "pod-default.p2 10.244.0.65 ok"]
+    # One shell per pod, then the node's addresses, then one arping per pod.
+    assert [argv[4] if len(argv) > 4 else argv[2] for argv in calls] == ["sh", "sh", "addr", "arping", "arping"]
 
 
 def test_text_is_the_former_shell_probes():
