@@ -220,7 +220,7 @@ EXAMPLES = r'''
         mode: "0700"
     files:
       - path: /etc/cni/net.d/10-calico.conflist
-        content: "{{ lookup('ansible.builtin.template', '10-calico.conflist.j2') }}"
+        content: "{{ cni_plugins_conflist | to_nice_json(indent=2) }}"
         mode: "0644"
       - path: /etc/cni/net.d/calico-kubeconfig
         secret_content: "{{ lookup('ansible.builtin.template', 'calico-kubeconfig.j2') }}"
