@@ -110,6 +110,25 @@ options:
         description: What the link points at, written as given (a relative target is relative to the link's directory).
         type: str
         required: true
+  install:
+    description:
+      - Files and links given together as one value, a dict with the keys C(files) and C(links) (each in
+        the format of O(files) and O(links)), which is what the filter
+        P(podnet.calico.cni_plugins_install_plan#filter) returns. They are written as if they led O(files) and
+        O(links): one reference to the plan in the task, so that it is computed once per host.
+    type: dict
+    version_added: 1.1.0
+    suboptions:
+      files:
+        description: Files to write, as in O(files).
+        type: list
+        elements: dict
+        default: []
+      links:
+        description: Links to make, as in O(links).
+        type: list
+        elements: dict
+        default: []
   cni_check:
     description:
       - CNI plugins to ask for their CNI versions the CNI way (C(CNI_COMMAND=VERSION), a config on
@@ -309,6 +328,12 @@ FILE_OPTIONS = dict(
 )
 
 
+LINK_OPTIONS = dict(
+    path=dict(type='path', required=True),
+    target=dict(type='str', required=True),
+)
+
+
 def _files(entries):
     return [dict(entry, content=entry['secret_content'], secret=True) if entry['secret_content'] is not None
             else entry for entry in entries]
@@ -343,9 +368,12 @@ def main():
                 need=dict(type='dict', default={}),
             )),
             absent=dict(type='list', elements='path', default=[]),
-            links=dict(type='list', elements='dict', default=[], options=dict(
-                path=dict(type='path', required=True),
-                target=dict(type='str', required=True),
+            links=dict(type='list', elements='dict', default=[], options=LINK_OPTIONS),
+            install=dict(type='dict', options=dict(
+                files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
+                           mutually_exclusive=[['content', 'secret_content', 'src']],
+                           required_one_of=[['content', 'secret_content', 'src']]),
+                links=dict(type='list', elements='dict', default=[], options=LINK_OPTIONS),
             )),
             paths=dict(type='list', elements='path', default=[]),
         ),
@@ -355,10 +383,12 @@ def main():
     try:
         if params['state'] == 'gathered':
             module.exit_json(changed=False, gathered=gather(params['paths']))
-        first = plan(params['directories'], _files(params['files']), params['links'])
+        install = params['install'] or {'files': [], 'links': []}
+        files, links = install['files'] + params['files'], install['links'] + params['links']
+        first = plan(params['directories'], _files(files), links)
         second = plan([], _files(params['checked_files']), [], absent=params['absent'])
         late = set(entry['path'] for entry in params['checked_files']) | set(params['absent'])
-        twice = sorted(late & set(entry['path'] for entry in params['files'] + params['links']))
+        twice = sorted(late & set(entry['path'] for entry in files + links))
         if twice:
             raise FilesError('%s is listed in files or links and again in checked_files or absent' % twice[0])
     except (FilesError, OSError) as exc:

@@ -123,13 +123,15 @@ def test_bad_input_is_named(args, kwargs, message):
 def role_expression():
     """The install plan cni_plugins__install, as written in roles/cni_plugins/vars/main.yml."""
     tasks_dir = os.path.join(ROOT, "roles", "cni_plugins", "tasks")
-    # The plan is read once per host (each task's whole argument dict is one template), not once for
-    # files and once more for links.
+    # The plan is read once per host (one option, install), not once for files and once more for links,
+    # and the arguments are options, not one template (Ansible warns about templated arguments).
     for name in ("install.yml", "config.yml"):
         with open(os.path.join(tasks_dir, name)) as handle:
             (task,) = [t for t in yaml.safe_load(handle) if "podnet.calico.node_files" in t]
         args = task["podnet.calico.node_files"]
-        assert isinstance(args, str) and len(re.findall(r"\bcni_plugins__install\b", args)) == 1, (name, args)
+        assert isinstance(args, dict), (name, args)
+        assert len(re.findall(r"\bcni_plugins__install\b", json.dumps(args))) == 1, (name, args)
+        assert "cni_plugins__install" in args["install"] and "files" not in args and "links" not in args, (name, args)
     with open(os.path.join(ROOT, "roles", "cni_plugins", "vars", "main.yml")) as handle:
         return yaml.safe_load(handle)["cni_plugins__install"].strip()
 
