@@ -38,7 +38,7 @@ requirements:
 notes:
   - A plugin that fails to load is named in a warning, and the run goes on as without the callback.
   - It asks ansible-core's plugin loader for a filter and a test name that no collection has, which
-    makes the loader read each plugin file of the collection (ansible-core 2.19 to 2.21 do so). A
+    makes the loader read each plugin file of the collection (as ansible-core 2.21, which the tests use, does). A
     release that resolves names otherwise would leave the callback with less to load, never with a
     different result; C(-vvv) shows what it loaded and the CPU it took.
 '''
