@@ -1,7 +1,8 @@
 # Copyright: podnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wire N pods into one node namespace: our modules (one task per module, ansible-playbook) against
-the reference CNI plugins (/usr/lib/cni/ptp + host-local, one exec per pod, called the CNI way).
+"""Wire N pods into one node namespace: our modules (one task per module, ansible-playbook; and the
+whole node in one calico_dataplane task, as the calico_node role runs it) against the reference CNI
+plugins (/usr/lib/cni/ptp + host-local, one exec per pod, called the CNI way).
 
 Also times the module_utils engines directly (no Ansible) so the Ansible overhead is visible.
 Every namespace is named pnt<pid>b-... and removed at the end. Run as root:
@@ -24,6 +25,8 @@ from podnet_testlib import COLLECTIONS, NamespaceFactory, TEST_PREFIX  # noqa: E
 from podnet_testlib import run_playbook as run_ansible_playbook  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cni_ptp_loop import wire as wire_with_ptp  # noqa: E402
+sys.path.insert(0, COLLECTIONS)
+from ansible_collections.podnet.calico.plugins.module_utils.calico._names import host_ifname  # noqa: E402
 
 PREFIX = TEST_PREFIX + "b"
 LOOP_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cni_ptp_loop.py")
@@ -53,6 +56,27 @@ def playbook(node, pods, path):
         json.dump(play, handle)
 
 
+def dataplane_playbook(node, pods, path, sysctl_file):
+    """The same node in one calico_dataplane task (the calico_node role's way): forwarding with its
+    sysctl file, the veths, proxy-ARP, the pods' routes and the node's routes, host ends named as the
+    module names them."""
+    veths, routes, dummy = tasks_for(node, pods)
+    pod_routes = [r for r in routes if "netns" in r]
+    node_routes = [r for r in routes if "netns" not in r]
+    node_routes += [{"dst": "%s/32" % v["addresses"][0], "dev": host_ifname(v["workload"])} for v in veths]
+    play = [{"name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {"name": "node", "podnet.calico.calico_dataplane": {
+            "netns": node,
+            "forwarding": {"ip_forward": True, "sysctl_file": sysctl_file},
+            "veths": {"config": veths},
+            "proxy_arp": {"config": [{"interface": "cali*", "proxy_arp": True, "proxy_delay": 0, "forwarding": True}]},
+            "pod_routes": {"config": pod_routes},
+            "routes": {"config": node_routes}}},
+    ]}]
+    with open(path, "w") as handle:
+        json.dump(play, handle)
+
+
 def empty_playbook(path):
     with open(path, "w") as handle:
         json.dump([{"name": "empty", "hosts": "localhost", "connection": "local", "gather_facts": False,
@@ -71,6 +95,20 @@ def bench_modules(pods_n, interpreter, tmp):
         pods = namespaces.many("p%d" % i for i in range(pods_n))
         path = os.path.join(tmp, "bench.json")
         playbook(node, pods, path)
+        first = run_playbook(path, interpreter)
+        second = run_playbook(path, interpreter)
+        cali = subprocess.run(["ip", "-n", node, "-o", "link"], stdout=subprocess.PIPE, universal_newlines=True,
+                              check=True).stdout.count(": cali")
+        assert cali == pods_n, "expected %d veths, found %d" % (pods_n, cali)
+        return first, second
+
+
+def bench_dataplane_module(pods_n, interpreter, tmp):
+    with NamespaceFactory(PREFIX) as namespaces:
+        node = namespaces("dnode")
+        pods = namespaces.many("d%d" % i for i in range(pods_n))
+        path = os.path.join(tmp, "dataplane.json")
+        dataplane_playbook(node, pods, path, os.path.join(tmp, "99-bench-forwarding.conf"))
         first = run_playbook(path, interpreter)
         second = run_playbook(path, interpreter)
         cali = subprocess.run(["ip", "-n", node, "-o", "link"], stdout=subprocess.PIPE, universal_newlines=True,
@@ -149,11 +187,12 @@ def main():
         figures["cni_ptp_host_local_s"] = bench_cni(args.pods, tmp)
         figures["cni_via_ansible_s"], figures["cni_via_ansible_loop_s"] = bench_cni_ansible(args.pods, sys.executable, tmp)
         figures["engines_first_s"], figures["engines_second_s"] = bench_engines(args.pods)
-        figures["modules"] = {}
+        figures["modules"], figures["dataplane_module"] = {}, {}
         for interp in interpreters:
-            (first, ch1), (second, ch2) = bench_modules(args.pods, interp, tmp)
-            figures["modules"][interp] = {"first_s": first, "first_changed": ch1, "second_s": second,
-                                          "second_changed": ch2}
+            for key, bench in (("modules", bench_modules), ("dataplane_module", bench_dataplane_module)):
+                (first, ch1), (second, ch2) = bench(args.pods, interp, tmp)
+                figures[key][interp] = {"first_s": first, "first_changed": ch1, "second_s": second,
+                                        "second_changed": ch2}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -167,10 +206,12 @@ def main():
     print("ansible-playbook with one ping task (fixed cost): %.2f s" % figures["ansible_empty_play_s"])
     print("module_utils engines, no Ansible: first %.2f s (%.2fx reference, target 0.5x: %s), second %.2f s"
           % (engines, engines / cni, "met" if engines / cni <= 0.5 else "NOT met", figures["engines_second_s"]))
-    for interp, f in figures["modules"].items():
+    rows = [("three modules (calico_veth, proxy_arp, calico_route)", interp, f) for interp, f in figures["modules"].items()]
+    rows += [("one calico_dataplane task", interp, f) for interp, f in figures["dataplane_module"].items()]
+    for what, interp, f in rows:
         raw, like = f["first_s"] / cni, f["first_s"] / cni_ansible
-        print("modules via ansible-playbook [%s]: first %.2f s (changed=%d), second %.2f s (changed=%d, %.0f%% of "
-              "first, target 30%%: %s)" % (interp, f["first_s"], f["first_changed"], f["second_s"], f["second_changed"],
+        print("%s via ansible-playbook [%s]: first %.2f s (changed=%d), second %.2f s (changed=%d, %.0f%% of "
+              "first, target 30%%: %s)" % (what, interp, f["first_s"], f["first_changed"], f["second_s"], f["second_changed"],
                                            f["second_s"] / f["first_s"] * 100,
                                            "met" if f["second_s"] <= 0.3 * f["first_s"] else "NOT met"))
         verdicts = ("met" if raw <= 1.0 else "NOT met", "met" if like <= 1.0 else "NOT met")
