@@ -164,6 +164,8 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.journal
 before:
   description:
     - The routes this task is about (the listed ones and those it removes) as they were before it;
@@ -221,12 +223,7 @@ after:
   type: list
   elements: dict
   sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
-changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
+changes:  # description and type from podnet.calico.dataplane.journal
   sample:
     - 'add route blackhole 10.65.0.0/26 proto 201'
     - 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201'
@@ -236,13 +233,6 @@ gathered:
   type: list
   elements: dict
   sample: [{dst: 10.65.0.2/32, dev: cali8e807cde39b, scope: link, type: unicast, table: 254, metric: 0, proto: 201}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed route, keyed by "<dst> table <table> metric <metric> [in <netns>]" (null when absent).
   returned: when diff mode is on and state is not gathered

@@ -171,6 +171,8 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.journal
 before:
   description:
     - The tunnels this task is about (the listed ones and those it removes) as they were before it;
@@ -238,12 +240,7 @@ after:
   type: list
   elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
-changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
+changes:  # description and type from podnet.calico.dataplane.journal
   sample:
     - 'create vxlan.calico (vxlan, VNI 4096, port 4789)'
     - 'set vxlan.calico up'
@@ -254,13 +251,6 @@ gathered:
   type: list
   elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed tunnel, keyed by device name (null when absent).
   returned: when diff mode is on and state is not gathered

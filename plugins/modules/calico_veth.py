@@ -144,6 +144,8 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.journal
 before:
   description:
     - The veth pairs this task is about (the listed ones and those it removes) as they were before it;
@@ -218,12 +220,7 @@ after:
   type: list
   elements: dict
   sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
-changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
+changes:  # description and type from podnet.calico.dataplane.journal
   sample:
     - 'create veth cali8e807cde39b with peer eth0 in pod-net-test, MTU 1450, cali8e807cde39b up'
     - 'set eth0 in pod-net-test up'
@@ -234,13 +231,6 @@ gathered:
   type: list
   elements: dict
   sample: [{host_ifname: cali8e807cde39b, host_ifindex: 7, mtu: 1450}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed veth pair, keyed by host interface name (null when absent).
   returned: when diff mode is on and state is not gathered

@@ -113,6 +113,8 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.journal
 before:
   description:
     - The interfaces this task is about (the listed ones and those it removes) as they were before it;
@@ -160,12 +162,7 @@ after:
   type: list
   elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
-changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
+changes:  # description and type from podnet.calico.dataplane.journal
   sample:
     - 'set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1'
 gathered:
@@ -174,13 +171,6 @@ gathered:
   type: list
   elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed interface, keyed by interface name (null when absent).
   returned: when diff mode is on and state is not gathered
