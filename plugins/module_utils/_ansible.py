@@ -70,15 +70,20 @@ def fail_error(module, exc):
                      not_undone=list(getattr(exc, 'not_undone', None) or []))
 
 
-def run_engine(module, make_manager):
+def run_engine(module, make_manager, run=None):
     """Run one data-plane task: ``make_manager(cache)`` builds the engine, its result ends the module.
 
-    The namespaces the task entered are closed whatever happens.
+    ``run(manager)`` runs the engine and returns its result; by default ``manager.run(state, config)``
+    with the module's options, as every resource module does (calico_dataplane passes its sections).
+    The engine's warnings become the module's. The namespaces the task entered are closed whatever happens.
     """
     cache = NamespaceCache()
     try:
         manager = make_manager(cache)
-        result = manager.run(module.params['state'], module.params['config'])
+        if run is None:
+            result = manager.run(module.params['state'], module.params['config'])
+        else:
+            result = run(manager)
         for warning in manager.warnings:
             module.warn(warning)
     except DataplaneError as exc:

@@ -499,12 +499,11 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import exit_result, fail_error, require_netlink
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import require_netlink, run_engine
 from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
     HOST_MAC, OWNED_ROUTE_PROTO, VXLAN_PORT, VXLAN_VNI,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC, STATES
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._node import (
     NETLINK_SECTIONS, SECTIONS, NodeDataplane,
 )
@@ -599,17 +598,8 @@ def main():
     p = module.params
     if any(p[name] is not None for name in NETLINK_SECTIONS):
         require_netlink(module)
-    cache = NamespaceCache()
-    try:
-        engine = NodeDataplane(p['netns'], module.check_mode, cache)
-        result = engine.run(dict((name, p[name]) for name in SECTIONS))
-        for warning in engine.warnings:
-            module.warn(warning)
-    except DataplaneError as exc:
-        cache.close()
-        fail_error(module, exc)
-    cache.close()
-    exit_result(module, result)
+    run_engine(module, lambda cache: NodeDataplane(p['netns'], module.check_mode, cache),
+               run=lambda engine: engine.run(dict((name, p[name]) for name in SECTIONS)))
 
 
 if __name__ == '__main__':
