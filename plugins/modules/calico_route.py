@@ -246,27 +246,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import OWNED_ROUTE_PROTO
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, route_spec, run_engine
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            netns=dict(type='str'),
-            dst=dict(type='str', required=True),
-            via=dict(type='str', aliases=['gateway']),
-            dev=dict(type='str'),
-            scope=dict(type='str', choices=['link', 'global', 'host']),
-            onlink=dict(type='bool', default=False),
-            type=dict(type='str', default='unicast', choices=['unicast', 'blackhole', 'unreachable']),
-            metric=dict(type='int'),
-            table=dict(type='str', default='main'),
-            proto=dict(type='int'),
-        ),
-        extra=dict(proto=dict(type='int', default=OWNED_ROUTE_PROTO)),
-    )
+    module = dataplane_module(**route_spec())
     p = module.params
     run_engine(module, lambda cache: RouteManager(p['netns'], module.check_mode, cache, p['proto'], p['force']))
 

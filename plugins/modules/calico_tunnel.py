@@ -264,32 +264,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import VXLAN_PORT, VXLAN_VNI
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine, tunnel_spec
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._tunnel import TunnelManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            type=dict(type='str', required=True, choices=['vxlan', 'ipip']),
-            name=dict(type='str'),
-            node_name=dict(type='str'),
-            mac=dict(type='str'),
-            vni=dict(type='int', default=VXLAN_VNI),
-            port=dict(type='int', default=VXLAN_PORT),
-            address=dict(type='str'),
-            mtu=dict(type='int'),
-            underlay_dev=dict(type='str'),
-            underlay_ip=dict(type='str'),
-            peers=dict(type='list', elements='dict', options=dict(
-                vtep_ip=dict(type='str', required=True),
-                vtep_mac=dict(type='str', required=True),
-                underlay_ip=dict(type='str', required=True),
-            )),
-        ),
-        config_kwargs=dict(mutually_exclusive=[('node_name', 'mac')]),
-    )
+    module = dataplane_module(**tunnel_spec())
     p = module.params
     run_engine(module, lambda cache: TunnelManager(p['netns'], module.check_mode, cache, p['force']))
 

@@ -244,25 +244,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine, veth_spec
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            workload=dict(type='str'),
-            host_ifname=dict(type='str'),
-            container_netns=dict(type='str'),
-            container_ifname=dict(type='str', default='eth0'),
-            mtu=dict(type='int'),
-            host_mac=dict(type='str', default=HOST_MAC),
-            addresses=dict(type='list', elements='str', default=[]),
-        ),
-        config_kwargs=dict(mutually_exclusive=[('workload', 'host_ifname')],
-                           required_one_of=[('workload', 'host_ifname')]),
-    )
+    module = dataplane_module(**veth_spec())
     p = module.params
     run_engine(module, lambda cache: VethManager(p['netns'], module.check_mode, cache, p['force']))
 

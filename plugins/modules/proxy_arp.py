@@ -184,23 +184,15 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import (
+    dataplane_module, proxy_arp_spec, run_engine,
+)
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            interface=dict(type='str', required=True),
-            proxy_arp=dict(type='bool'),
-            proxy_delay=dict(type='int'),
-            forwarding=dict(type='bool'),
-            route_localnet=dict(type='bool'),
-            proxy_ndp=dict(type='bool'),
-            accept_ra=dict(type='int'),
-        ),
-        netlink=False,  # only /proc/sys/net: no pyroute2 (see module_utils/dataplane/_netns.py)
-    )
+    # only /proc/sys/net: no pyroute2 (see module_utils/dataplane/_netns.py)
+    module = dataplane_module(netlink=False, **proxy_arp_spec())
     p = module.params
     run_engine(module, lambda cache: ProxyArpManager(p['netns'], module.check_mode, cache, p['force']))
 
