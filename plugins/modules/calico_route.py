@@ -165,14 +165,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 extends_documentation_fragment:
-  - podnet.calico.dataplane.journal
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The routes this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered routes.
-  returned: always
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
   contains:
     netns:
@@ -219,24 +217,16 @@ after:
   description:
     - The same routes after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
-changes:  # description and type from podnet.calico.dataplane.journal
+changes:
   sample:
     - 'add route blackhole 10.65.0.0/26 proto 201'
     - 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201'
 gathered:
   description: The routes read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.2/32, dev: cali8e807cde39b, scope: link, type: unicast, table: 254, metric: 0, proto: 201}]
 diff:
   description: Before and after of every changed route, keyed by "<dst> table <table> metric <metric> [in <netns>]" (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed routes as they were.

@@ -172,14 +172,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 extends_documentation_fragment:
-  - podnet.calico.dataplane.journal
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The tunnels this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered tunnels.
-  returned: always
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
   contains:
     type:
@@ -236,25 +234,17 @@ after:
   description:
     - The same tunnels after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
-changes:  # description and type from podnet.calico.dataplane.journal
+changes:
   sample:
     - 'create vxlan.calico (vxlan, VNI 4096, port 4789)'
     - 'set vxlan.calico up'
     - 'add 10.65.0.0/32 to vxlan.calico'
 gathered:
   description: The tunnels read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789}]
 diff:
   description: Before and after of every changed tunnel, keyed by device name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed tunnels as they were.

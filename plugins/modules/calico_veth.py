@@ -145,14 +145,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 extends_documentation_fragment:
-  - podnet.calico.dataplane.journal
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The veth pairs this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered veth pairs.
-  returned: always
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
   contains:
     workload:
@@ -216,25 +214,17 @@ after:
   description:
     - The same veth pairs after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
-changes:  # description and type from podnet.calico.dataplane.journal
+changes:
   sample:
     - 'create veth cali8e807cde39b with peer eth0 in pod-net-test, MTU 1450, cali8e807cde39b up'
     - 'set eth0 in pod-net-test up'
     - 'add 10.65.0.2/32 to eth0 in pod-net-test'
 gathered:
   description: The veth pairs read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, host_ifindex: 7, mtu: 1450}]
 diff:
   description: Before and after of every changed veth pair, keyed by host interface name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed veth pairs as they were.

@@ -114,14 +114,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 extends_documentation_fragment:
-  - podnet.calico.dataplane.journal
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The interfaces this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered interfaces.
-  returned: always
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
   contains:
     ifname:
@@ -158,23 +156,15 @@ after:
   description:
     - The same interfaces after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
-changes:  # description and type from podnet.calico.dataplane.journal
+changes:
   sample:
     - 'set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1'
 gathered:
   description: The interfaces read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
 diff:
   description: Before and after of every changed interface, keyed by interface name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed interfaces as they were.
