@@ -499,44 +499,24 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import exit_result, fail_error, require_netlink
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import (
-    HOST_MAC, OWNED_ROUTE_PROTO, VXLAN_PORT, VXLAN_VNI,
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import (
+    proxy_arp_spec, require_netlink, route_spec, run_engine, tunnel_spec, veth_spec,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC, STATES
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, NamespaceCache
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._node import (
     NETLINK_SECTIONS, SECTIONS, NodeDataplane,
 )
 
 
-def section(config_options, extra=None, **config_kwargs):
+def section(config_options, extra=None, config_kwargs=None):
     """A section's spec: state, force, config (and ``extra``), as the single module's."""
     options = dict(
         state=dict(type='str', default='merged', choices=STATES),
         force=dict(type='bool', default=False),
-        config=dict(type='list', elements='dict', default=[], options=config_options, **config_kwargs),
+        config=dict(type='list', elements='dict', default=[], options=config_options, **(config_kwargs or {})),
     )
     options.update(extra or {})
     return dict(type='dict', options=options)
-
-
-def route_section():
-    return section(
-        dict(
-            netns=dict(type='str'),
-            dst=dict(type='str', required=True),
-            via=dict(type='str', aliases=['gateway']),
-            dev=dict(type='str'),
-            scope=dict(type='str', choices=['link', 'global', 'host']),
-            onlink=dict(type='bool', default=False),
-            type=dict(type='str', default='unicast', choices=['unicast', 'blackhole', 'unreachable']),
-            metric=dict(type='int'),
-            table=dict(type='str', default='main'),
-            proto=dict(type='int'),
-        ),
-        extra=dict(proto=dict(type='int', default=OWNED_ROUTE_PROTO)),
-    )
 
 
 def argument_spec():
@@ -546,50 +526,11 @@ def argument_spec():
             ip_forward=dict(type='bool', default=True),
             sysctl_file=dict(type='path'),
         )),
-        veths=section(
-            dict(
-                workload=dict(type='str'),
-                host_ifname=dict(type='str'),
-                container_netns=dict(type='str'),
-                container_ifname=dict(type='str', default='eth0'),
-                mtu=dict(type='int'),
-                host_mac=dict(type='str', default=HOST_MAC),
-                addresses=dict(type='list', elements='str', default=[]),
-            ),
-            mutually_exclusive=[('workload', 'host_ifname')],
-            required_one_of=[('workload', 'host_ifname')],
-        ),
-        proxy_arp=section(dict(
-            interface=dict(type='str', required=True),
-            proxy_arp=dict(type='bool'),
-            proxy_delay=dict(type='int'),
-            forwarding=dict(type='bool'),
-            route_localnet=dict(type='bool'),
-            proxy_ndp=dict(type='bool'),
-            accept_ra=dict(type='int'),
-        )),
-        pod_routes=route_section(),
-        tunnel=section(
-            dict(
-                type=dict(type='str', required=True, choices=['vxlan', 'ipip']),
-                name=dict(type='str'),
-                node_name=dict(type='str'),
-                mac=dict(type='str'),
-                vni=dict(type='int', default=VXLAN_VNI),
-                port=dict(type='int', default=VXLAN_PORT),
-                address=dict(type='str'),
-                mtu=dict(type='int'),
-                underlay_dev=dict(type='str'),
-                underlay_ip=dict(type='str'),
-                peers=dict(type='list', elements='dict', options=dict(
-                    vtep_ip=dict(type='str', required=True),
-                    vtep_mac=dict(type='str', required=True),
-                    underlay_ip=dict(type='str', required=True),
-                )),
-            ),
-            mutually_exclusive=[('node_name', 'mac')],
-        ),
-        routes=route_section(),
+        veths=section(**veth_spec()),
+        proxy_arp=section(**proxy_arp_spec()),
+        pod_routes=section(**route_spec()),
+        tunnel=section(**tunnel_spec()),
+        routes=section(**route_spec()),
     )
     return spec
 
@@ -599,17 +540,8 @@ def main():
     p = module.params
     if any(p[name] is not None for name in NETLINK_SECTIONS):
         require_netlink(module)
-    cache = NamespaceCache()
-    try:
-        engine = NodeDataplane(p['netns'], module.check_mode, cache)
-        result = engine.run(dict((name, p[name]) for name in SECTIONS))
-        for warning in engine.warnings:
-            module.warn(warning)
-    except DataplaneError as exc:
-        cache.close()
-        fail_error(module, exc)
-    cache.close()
-    exit_result(module, result)
+    run_engine(module, lambda cache: NodeDataplane(p['netns'], module.check_mode, cache),
+               run=lambda engine: engine.run(dict((name, p[name]) for name in SECTIONS)))
 
 
 if __name__ == '__main__':

@@ -164,13 +164,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The routes this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered routes.
-  returned: always
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
   contains:
     netns:
@@ -217,36 +217,16 @@ after:
   description:
     - The same routes after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.0/26, type: blackhole, table: 254, metric: 0, proto: 201, netns: node1}]
 changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
   sample:
     - 'add route blackhole 10.65.0.0/26 proto 201'
     - 'delete route 10.65.0.5/32 dev cali0a1b2c3d4e5 proto 201'
 gathered:
   description: The routes read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{dst: 10.65.0.2/32, dev: cali8e807cde39b, scope: link, type: unicast, table: 254, metric: 0, proto: 201}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed route, keyed by "<dst> table <table> metric <metric> [in <netns>]" (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed routes as they were.
@@ -256,27 +236,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import OWNED_ROUTE_PROTO
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, route_spec, run_engine
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._route import RouteManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            netns=dict(type='str'),
-            dst=dict(type='str', required=True),
-            via=dict(type='str', aliases=['gateway']),
-            dev=dict(type='str'),
-            scope=dict(type='str', choices=['link', 'global', 'host']),
-            onlink=dict(type='bool', default=False),
-            type=dict(type='str', default='unicast', choices=['unicast', 'blackhole', 'unreachable']),
-            metric=dict(type='int'),
-            table=dict(type='str', default='main'),
-            proto=dict(type='int'),
-        ),
-        extra=dict(proto=dict(type='int', default=OWNED_ROUTE_PROTO)),
-    )
+    module = dataplane_module(**route_spec())
     p = module.params
     run_engine(module, lambda cache: RouteManager(p['netns'], module.check_mode, cache, p['proto'], p['force']))
 

@@ -171,13 +171,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The tunnels this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered tunnels.
-  returned: always
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
   contains:
     type:
@@ -234,37 +234,17 @@ after:
   description:
     - The same tunnels after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789, mac: "66:f9:37:c3:7e:94", mtu: 1450}]
 changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
   sample:
     - 'create vxlan.calico (vxlan, VNI 4096, port 4789)'
     - 'set vxlan.calico up'
     - 'add 10.65.0.0/32 to vxlan.calico'
 gathered:
   description: The tunnels read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{name: vxlan.calico, type: vxlan, vni: 4096, port: 4789}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed tunnel, keyed by device name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed tunnels as they were.
@@ -274,32 +254,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import VXLAN_PORT, VXLAN_VNI
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine, tunnel_spec
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._tunnel import TunnelManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            type=dict(type='str', required=True, choices=['vxlan', 'ipip']),
-            name=dict(type='str'),
-            node_name=dict(type='str'),
-            mac=dict(type='str'),
-            vni=dict(type='int', default=VXLAN_VNI),
-            port=dict(type='int', default=VXLAN_PORT),
-            address=dict(type='str'),
-            mtu=dict(type='int'),
-            underlay_dev=dict(type='str'),
-            underlay_ip=dict(type='str'),
-            peers=dict(type='list', elements='dict', options=dict(
-                vtep_ip=dict(type='str', required=True),
-                vtep_mac=dict(type='str', required=True),
-                underlay_ip=dict(type='str', required=True),
-            )),
-        ),
-        config_kwargs=dict(mutually_exclusive=[('node_name', 'mac')]),
-    )
+    module = dataplane_module(**tunnel_spec())
     p = module.params
     run_engine(module, lambda cache: TunnelManager(p['netns'], module.check_mode, cache, p['force']))
 

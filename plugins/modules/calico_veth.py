@@ -144,13 +144,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The veth pairs this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered veth pairs.
-  returned: always
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
   contains:
     workload:
@@ -214,37 +214,17 @@ after:
   description:
     - The same veth pairs after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, container_netns: pod-net-test, mtu: 1450, addresses: [10.65.0.2/32]}]
 changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
   sample:
     - 'create veth cali8e807cde39b with peer eth0 in pod-net-test, MTU 1450, cali8e807cde39b up'
     - 'set eth0 in pod-net-test up'
     - 'add 10.65.0.2/32 to eth0 in pod-net-test'
 gathered:
   description: The veth pairs read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{host_ifname: cali8e807cde39b, host_ifindex: 7, mtu: 1450}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed veth pair, keyed by host interface name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed veth pairs as they were.
@@ -254,25 +234,12 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
-from ansible_collections.podnet.calico.plugins.module_utils.calico._names import HOST_MAC
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine, veth_spec
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            workload=dict(type='str'),
-            host_ifname=dict(type='str'),
-            container_netns=dict(type='str'),
-            container_ifname=dict(type='str', default='eth0'),
-            mtu=dict(type='int'),
-            host_mac=dict(type='str', default=HOST_MAC),
-            addresses=dict(type='list', elements='str', default=[]),
-        ),
-        config_kwargs=dict(mutually_exclusive=[('workload', 'host_ifname')],
-                           required_one_of=[('workload', 'host_ifname')]),
-    )
+    module = dataplane_module(**veth_spec())
     p = module.params
     run_engine(module, lambda cache: VethManager(p['netns'], module.check_mode, cache, p['force']))
 

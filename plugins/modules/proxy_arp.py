@@ -113,13 +113,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - podnet.calico.dataplane.result
+# from that fragment: returned and type of every entry, the description of changes, all of not_undone
 before:
   description:
     - The interfaces this task is about (the listed ones and those it removes) as they were before it;
       absent ones are left out. With O(state=gathered), the gathered interfaces.
-  returned: always
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
   contains:
     ifname:
@@ -156,35 +156,15 @@ after:
   description:
     - The same interfaces after the task (predicted in check mode), in the same form as RV(before);
       removed ones are left out.
-  returned: always
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
 changes:
-  description:
-    - One line per kernel change, in the order they were made (would be made, in check mode).
-  returned: always
-  type: list
-  elements: str
   sample:
     - 'set net.ipv4.conf.cali8e807cde39b.proxy_arp = 1 (was 0) in node1'
 gathered:
   description: The interfaces read, in the form of RV(before).
-  returned: when state is gathered
-  type: list
-  elements: dict
   sample: [{ifname: cali8e807cde39b, proxy_arp: true, proxy_delay: 0, forwarding: true}]
-not_undone:
-  description:
-    - On failure, the changes of this run that could not be undone (empty when all were).
-  returned: failure
-  type: list
-  elements: str
-  sample: []
 diff:
   description: Before and after of every changed interface, keyed by interface name (null when absent).
-  returned: when diff mode is on and state is not gathered
-  type: dict
   contains:
     before:
       description: The changed interfaces as they were.
@@ -194,23 +174,15 @@ diff:
       type: dict
 '''
 
-from ansible_collections.podnet.calico.plugins.module_utils._ansible import dataplane_module, run_engine
+from ansible_collections.podnet.calico.plugins.module_utils._ansible import (
+    dataplane_module, proxy_arp_spec, run_engine,
+)
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager
 
 
 def main():
-    module = dataplane_module(
-        dict(
-            interface=dict(type='str', required=True),
-            proxy_arp=dict(type='bool'),
-            proxy_delay=dict(type='int'),
-            forwarding=dict(type='bool'),
-            route_localnet=dict(type='bool'),
-            proxy_ndp=dict(type='bool'),
-            accept_ra=dict(type='int'),
-        ),
-        netlink=False,  # only /proc/sys/net: no pyroute2 (see module_utils/dataplane/_netns.py)
-    )
+    # only /proc/sys/net: no pyroute2 (see module_utils/dataplane/_netns.py)
+    module = dataplane_module(netlink=False, **proxy_arp_spec())
     p = module.params
     run_engine(module, lambda cache: ProxyArpManager(p['netns'], module.check_mode, cache, p['force']))
 
