@@ -34,8 +34,8 @@ def test_install_leads_files_and_links(tmp_path):
     assert not bin_dir.exists()
     result = run(tmp_path, args)
     assert result["changed"] is True, result
-    assert sorted(result["changed_paths"]) == sorted([str(bin_dir), str(bin_dir / "calico"),
-                                                       str(bin_dir / "calico-ipam"), str(bin_dir / "note")])
+    wanted = [str(bin_dir), str(bin_dir / "calico"), str(bin_dir / "calico-ipam"), str(bin_dir / "note")]
+    assert sorted(result["changed_paths"]) == sorted(wanted)
     assert (bin_dir / "calico").read_text() == "#!/bin/sh\n"
     assert oct((bin_dir / "calico").stat().st_mode & 0o777) == "0o755"
     assert os.readlink(bin_dir / "calico-ipam") == "calico"
