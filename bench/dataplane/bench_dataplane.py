@@ -56,10 +56,11 @@ def playbook(node, pods, path):
         json.dump(play, handle)
 
 
-def dataplane_playbook(node, pods, path, sysctl_file):
+def dataplane_playbook(node, pods, path):
     """The same node in one calico_dataplane task (the calico_node role's way): forwarding with its
-    sysctl file, the veths, proxy-ARP, the pods' routes and the node's routes, host ends named as the
-    module names them."""
+    sysctl file (beside the playbook), the veths, proxy-ARP, the pods' routes and the node's routes,
+    host ends named as the module names them."""
+    sysctl_file = os.path.join(os.path.dirname(path), "99-bench-forwarding.conf")
     veths, routes, dummy = tasks_for(node, pods)
     pod_routes = [r for r in routes if "netns" in r]
     node_routes = [r for r in routes if "netns" not in r]
@@ -89,12 +90,13 @@ def run_playbook(path, interpreter):
     return result.wall, result.changed
 
 
-def bench_modules(pods_n, interpreter, tmp):
+def bench_modules(pods_n, interpreter, tmp, write=playbook, tag="p"):
+    """(first, second) ansible-playbook runs of the playbook that write() makes for a node and its pods."""
     with NamespaceFactory(PREFIX) as namespaces:
-        node = namespaces("node")
-        pods = namespaces.many("p%d" % i for i in range(pods_n))
-        path = os.path.join(tmp, "bench.json")
-        playbook(node, pods, path)
+        node = namespaces(tag + "node")
+        pods = namespaces.many("%s%d" % (tag, i) for i in range(pods_n))
+        path = os.path.join(tmp, tag + "bench.json")
+        write(node, pods, path)
         first = run_playbook(path, interpreter)
         second = run_playbook(path, interpreter)
         cali = subprocess.run(["ip", "-n", node, "-o", "link"], stdout=subprocess.PIPE, universal_newlines=True,
@@ -104,17 +106,7 @@ def bench_modules(pods_n, interpreter, tmp):
 
 
 def bench_dataplane_module(pods_n, interpreter, tmp):
-    with NamespaceFactory(PREFIX) as namespaces:
-        node = namespaces("dnode")
-        pods = namespaces.many("d%d" % i for i in range(pods_n))
-        path = os.path.join(tmp, "dataplane.json")
-        dataplane_playbook(node, pods, path, os.path.join(tmp, "99-bench-forwarding.conf"))
-        first = run_playbook(path, interpreter)
-        second = run_playbook(path, interpreter)
-        cali = subprocess.run(["ip", "-n", node, "-o", "link"], stdout=subprocess.PIPE, universal_newlines=True,
-                              check=True).stdout.count(": cali")
-        assert cali == pods_n, "expected %d veths, found %d" % (pods_n, cali)
-        return first, second
+    return bench_modules(pods_n, interpreter, tmp, write=dataplane_playbook, tag="d")
 
 
 def bench_engines(pods_n):
