@@ -54,7 +54,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &file_suboptions
       path:
         description: Absolute path of the file on the node; its directory must exist or be in O(directories).
         type: path
@@ -101,7 +101,7 @@ options:
     elements: dict
     default: []
     version_added: 1.1.0
-    suboptions:
+    suboptions: &link_suboptions
       path:
         description: Absolute path of the link.
         type: path
@@ -114,8 +114,8 @@ options:
     description:
       - Files and links given together as one value, a dict with the keys C(files) and C(links) (each in
         the format of O(files) and O(links)), which is what the filter
-        P(podnet.calico.cni_plugins_install_plan#filter) returns. They are written as if they led O(files) and
-        O(links): one reference to the plan in the task, so that it is computed once per host.
+        P(podnet.calico.cni_plugins_install_plan#filter) returns. They are written as if they led O(files)
+        and O(links). The task names the plan once, so that it is computed once per host.
     type: dict
     version_added: 1.1.0
     suboptions:
@@ -124,11 +124,13 @@ options:
         type: list
         elements: dict
         default: []
+        suboptions: *file_suboptions
       links:
         description: Links to make, as in O(links).
         type: list
         elements: dict
         default: []
+        suboptions: *link_suboptions
   cni_check:
     description:
       - CNI plugins to ask for their CNI versions the CNI way (C(CNI_COMMAND=VERSION), a config on
