@@ -111,7 +111,6 @@ def bench_dataplane_module(pods_n, interpreter, tmp):
 
 def bench_engines(pods_n):
     """The same work through module_utils directly, in this process (no Ansible)."""
-    sys.path.insert(0, COLLECTIONS)
     from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import NamespaceCache
     from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
     from ansible_collections.podnet.calico.plugins.module_utils.dataplane._proxyarp import ProxyArpManager

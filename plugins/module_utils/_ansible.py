@@ -42,18 +42,23 @@ def require_netlink(module):
     require_lib(module, 'pyroute2', HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR)
 
 
+def resource_options(config_options, extra=None, config_kwargs=None):
+    """A data-plane resource's options: state, force, config (entries of ``config_options``) and ``extra``,
+    as a resource module takes them and as calico_dataplane's section of that resource does."""
+    spec = dict(STATE_ARGUMENT_SPEC)
+    spec.update(FORCE_ARGUMENT_SPEC)
+    spec.update(extra or {})
+    spec['config'] = dict(type='list', elements='dict', default=[], options=config_options, **(config_kwargs or {}))
+    return spec
+
+
 def dataplane_module(config_options, extra=None, netlink=True, **kwargs):
     """An AnsibleModule for a data-plane resource module: netns, state, force, config and ``extra``.
 
     ``netlink``: the module's engine talks netlink, so pyroute2 must be there (checked at once).
     """
     spec = dict(NETNS_ARGUMENT_SPEC)
-    spec.update(STATE_ARGUMENT_SPEC)
-    spec.update(FORCE_ARGUMENT_SPEC)
-    spec.update(extra or {})
-    config = dict(type='list', elements='dict', default=[], options=config_options)
-    config.update(kwargs.pop('config_kwargs', {}))
-    spec['config'] = config
+    spec.update(resource_options(config_options, extra, kwargs.pop('config_kwargs', None)))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
     if netlink:
         require_netlink(module)

@@ -500,9 +500,9 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.calico.plugins.module_utils._ansible import (
-    proxy_arp_spec, require_netlink, route_spec, run_engine, tunnel_spec, veth_spec,
+    proxy_arp_spec, require_netlink, resource_options, route_spec, run_engine, tunnel_spec, veth_spec,
 )
-from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC, STATES
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._node import (
     NETLINK_SECTIONS, SECTIONS, NodeDataplane,
 )
@@ -510,13 +510,7 @@ from ansible_collections.podnet.calico.plugins.module_utils.dataplane._node impo
 
 def section(config_options, extra=None, config_kwargs=None):
     """A section's spec: state, force, config (and ``extra``), as the single module's."""
-    options = dict(
-        state=dict(type='str', default='merged', choices=STATES),
-        force=dict(type='bool', default=False),
-        config=dict(type='list', elements='dict', default=[], options=config_options, **(config_kwargs or {})),
-    )
-    options.update(extra or {})
-    return dict(type='dict', options=options)
+    return dict(type='dict', options=resource_options(config_options, extra, config_kwargs))
 
 
 def argument_spec():
