@@ -336,6 +336,14 @@ LINK_OPTIONS = dict(
 )
 
 
+def files_spec():
+    """The spec of a list of files (files, checked_files, install.files): one of content,
+    secret_content and src each."""
+    return dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
+                mutually_exclusive=[['content', 'secret_content', 'src']],
+                required_one_of=[['content', 'secret_content', 'src']])
+
+
 def _files(entries):
     return [dict(entry, content=entry['secret_content'], secret=True) if entry['secret_content'] is not None
             else entry for entry in entries]
@@ -355,12 +363,8 @@ def main():
                 path=dict(type='path', required=True),
                 mode=dict(type='raw'),
             )),
-            files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
-                       mutually_exclusive=[['content', 'secret_content', 'src']],
-                       required_one_of=[['content', 'secret_content', 'src']]),
-            checked_files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
-                               mutually_exclusive=[['content', 'secret_content', 'src']],
-                               required_one_of=[['content', 'secret_content', 'src']]),
+            files=files_spec(),
+            checked_files=files_spec(),
             cni_check=dict(type='dict', options=dict(
                 bin_dir=dict(type='path', required=True),
                 plugins=dict(type='list', elements='str', default=[]),
@@ -372,9 +376,7 @@ def main():
             absent=dict(type='list', elements='path', default=[]),
             links=dict(type='list', elements='dict', default=[], options=LINK_OPTIONS),
             install=dict(type='dict', options=dict(
-                files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS,
-                           mutually_exclusive=[['content', 'secret_content', 'src']],
-                           required_one_of=[['content', 'secret_content', 'src']]),
+                files=files_spec(),
                 links=dict(type='list', elements='dict', default=[], options=LINK_OPTIONS),
             )),
             paths=dict(type='list', elements='path', default=[]),
