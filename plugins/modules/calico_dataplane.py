@@ -327,6 +327,14 @@ options:
         side (the pods' C(/32) routes, the blackholes of its blocks, the routes to the other nodes' blocks).
     type: dict
     suboptions: *routes_options
+  bird_socket:
+    description:
+      - Path of the control socket of the node's BIRD (Calico's BGP daemon), for example C(/run/bird/bird.ctl).
+        When given, the result says in RV(bird_running) whether a BIRD daemon answers on it, as C(birdc show
+        status) would, so that a play learns it without a task of its own.
+      - Only read, after the sections were applied, in check mode too. The module connects, reads BIRD's
+        greeting and closes; it never starts, stops or configures BIRD.
+    type: path
 requirements:
   - pyroute2 >= 0.7.2 on the target (Debian 12's C(python3-pyroute2) or C(pip install pyroute2)) when one of
     O(veths), O(pod_routes), O(tunnel) and O(routes) is given.
@@ -475,6 +483,19 @@ routes:
   returned: when O(routes) is given
   type: dict
   sample: {changed: false, before: [], after: [], changes: []}
+bird_running:
+  description:
+    - Whether a BIRD daemon greeted on O(bird_socket).
+  returned: when O(bird_socket) is given and the run succeeded
+  type: bool
+  sample: false
+bird_status:
+  description:
+    - BIRD's greeting without its reply code when RV(bird_running) is true, otherwise what was found instead
+      (no socket, a socket that nobody listens on, another greeting).
+  returned: when O(bird_socket) is given and the run succeeded
+  type: str
+  sample: BIRD 2.0.12 ready.
 not_undone:
   description:
     - On failure, the changes of this run that could not be undone (empty when all were), any section.
@@ -503,6 +524,7 @@ from ansible_collections.podnet.calico.plugins.module_utils._ansible import (
     proxy_arp_spec, require_netlink, resource_options, route_spec, run_engine, tunnel_spec, veth_spec,
 )
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._base import NETNS_ARGUMENT_SPEC
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._bird import bird_answers
 from ansible_collections.podnet.calico.plugins.module_utils.dataplane._node import (
     NETLINK_SECTIONS, SECTIONS, NodeDataplane,
 )
@@ -525,6 +547,7 @@ def argument_spec():
         pod_routes=section(**route_spec()),
         tunnel=section(**tunnel_spec()),
         routes=section(**route_spec()),
+        bird_socket=dict(type='path'),
     )
     return spec
 
@@ -534,8 +557,14 @@ def main():
     p = module.params
     if any(p[name] is not None for name in NETLINK_SECTIONS):
         require_netlink(module)
-    run_engine(module, lambda cache: NodeDataplane(p['netns'], module.check_mode, cache),
-               run=lambda engine: engine.run(dict((name, p[name]) for name in SECTIONS)))
+
+    def run(engine):
+        result = engine.run(dict((name, p[name]) for name in SECTIONS))
+        if p['bird_socket']:
+            result['bird_running'], result['bird_status'] = bird_answers(p['bird_socket'])
+        return result
+
+    run_engine(module, lambda cache: NodeDataplane(p['netns'], module.check_mode, cache), run=run)
 
 
 if __name__ == '__main__':

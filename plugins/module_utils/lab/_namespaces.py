@@ -59,11 +59,17 @@ def run(cmd, check=True):
     return proc
 
 
+#: where `ip netns` keeps the named network namespaces (one bind-mounted file each)
+NETNS_RUN_DIR = "/run/netns"
+
+
 def netns_list():
-    out = run(["ip", "-j", "netns", "list"], check=False).stdout.strip()
-    if not out:
+    """The named network namespaces: the entries of /run/netns, which is what `ip netns list` lists
+    (read here without running ip, which the lab's checks would run dozens of times per task)."""
+    try:
+        return sorted(os.listdir(NETNS_RUN_DIR))
+    except OSError:
         return []
-    return [entry["name"] for entry in json.loads(out)]
 
 
 def netns_pids(name):
