@@ -184,13 +184,19 @@ class LinkIndex(object):
     A node with many pods has hundreds of links, and decoding a dump of them costs about 1.5 ms a link
     with pyroute2 0.7: a run that names its interfaces asks for each one (get, name_of) instead; a run
     that needs them all (all) dumps them once, and every lookup after that is served from the dump.
+    Given the namespace (``ns``, a _netns.Namespace), a name that is no link, an index wanted without
+    the link's other facts (index_of) and a name wanted for an index (name_of) are asked with
+    if_nametoindex(3) and if_indextoname(3) from inside it: no netlink request for them.
     """
 
-    def __init__(self, ipr):
+    def __init__(self, ipr, ns=None):
         self.ipr = ipr
+        self.ns = ns
         self._all = None
         self._by_name = {}
         self._by_index = {}
+        self._index_by_name = {}
+        self._name_by_index = {}
 
     def _keep(self, link):
         if link is not None:
@@ -214,12 +220,28 @@ class LinkIndex(object):
     def get(self, name):
         """The link called ``name``, or None."""
         if name not in self._by_name and self._all is None:
-            self._by_name[name] = self._keep(get_link(self.ipr, name))
+            if self.ns is not None and self.index_of(name) is None:
+                self._by_name[name] = None
+            else:
+                self._by_name[name] = self._keep(get_link(self.ipr, name))
         return self._by_name.get(name)
+
+    def index_of(self, name):
+        """The ifindex of the link called ``name``, or None."""
+        if name in self._by_name or self._all is not None or self.ns is None:
+            link = self.get(name)
+            return link['index'] if link else None
+        if name not in self._index_by_name:
+            self._index_by_name[name] = self.ns.index_of(name)
+        return self._index_by_name[name]
 
     def name_of(self, index):
         """The name of the link with ifindex ``index``, or None."""
         if index not in self._by_index and self._all is None:
+            if self.ns is not None:
+                if index not in self._name_by_index:
+                    self._name_by_index[index] = self.ns.name_of(index)
+                return self._name_by_index[index]
             self._by_index[index] = self._keep(get_link(self.ipr, index=index))
         link = self._by_index.get(index)
         return link['ifname'] if link else None

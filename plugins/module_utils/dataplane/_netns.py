@@ -131,6 +131,24 @@ class Namespace(object):
         finally:
             os.close(home)
 
+    def index_of(self, ifname):
+        """The ifindex of the link called ``ifname`` in this namespace, or None: if_nametoindex(3), one
+        ioctl from inside the namespace, instead of a netlink request whose reply pyroute2 decodes."""
+        with self.entered():
+            try:
+                return socket.if_nametoindex(ifname) or None
+            except (IOError, OSError, ValueError):
+                # no link of that name (or a name the kernel cannot hold): the C library says only "no"
+                return None
+
+    def name_of(self, index):
+        """The name of the link with ifindex ``index`` in this namespace, or None (if_indextoname(3))."""
+        with self.entered():
+            try:
+                return socket.if_indextoname(index)
+            except (IOError, OSError, ValueError, OverflowError):
+                return None
+
     @property
     def ipr(self):
         """The namespace's pyroute2 IPRoute socket, opened (and pyroute2 imported) on first use."""

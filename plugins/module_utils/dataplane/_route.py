@@ -173,7 +173,7 @@ class RouteManager(ResourceManager):
         names the device of the one it finds.
         """
         if ns.inode not in self._state:
-            links = LinkIndex(ns.ipr)
+            links = LinkIndex(ns.ipr, ns)
             names = links.names() if self.all_links else {}
             routes = get_routes(ns.ipr, socket.AF_INET, names)
             if self.want_v6:
@@ -184,13 +184,11 @@ class RouteManager(ResourceManager):
     def resolve(self, entry):
         links, routes = self.state_of(entry['ns'])
         if entry['dev']:
-            link = links.get(entry['dev'])
-            if link is None and (entry['ns'].inode, entry['dev']) in self.expected_links:
-                link = {'index': None}
-            if link is None:
+            index = links.index_of(entry['dev'])
+            if index is None and (entry['ns'].inode, entry['dev']) not in self.expected_links:
                 raise InputError('%s: there is no interface %s in %s'
                                  % (opt(entry['i'], 'dev'), entry['dev'], entry['ns'].label))
-            entry['oif'] = link['index']
+            entry['oif'] = index
         current = None
         for r in routes:
             if r['family'] == entry['family'] and (r['table'], r['dst'], r['metric']) == \

@@ -105,7 +105,7 @@ class VethManager(ResourceManager):
     def node_links(self):
         """The node's links (LinkIndex): looked up by name, or all of them when a run needs every one."""
         if self._node_links is None:
-            self._node_links = LinkIndex(self.node.ipr)
+            self._node_links = LinkIndex(self.node.ipr, self.node)
         return self._node_links
 
     def node_v4(self, index):
@@ -116,20 +116,24 @@ class VethManager(ResourceManager):
                 self._node_v4.setdefault(msg['index'], []).append('%s/%d' % (addr, msg['prefixlen']))
         return self._node_v4.get(index, [])
 
-    def observe(self, entry, host=None, fresh=False):
+    def observe(self, entry, host=None, fresh=False, addresses=None):
+        """What the kernel has of the entry's pair. ``addresses``: the container end's addresses when the
+        caller knows them (the pair this run made, every step acknowledged), not read again."""
         if host is None:
             host = get_link(self.node.ipr, entry['host_ifname']) if fresh else self.node_links().get(entry['host_ifname'])
         obs = {'host': host, 'container': None, 'paired': False, 'addresses': [], 'host_addresses': []}
         cns = entry.get('cns')
         if cns is not None:
-            cont = get_link(cns.ipr, entry['container_ifname'])
+            # a name that is no link there is known without a netlink request (the common case: a new pod)
+            cont = (get_link(cns.ipr, entry['container_ifname'])
+                    if cns.index_of(entry['container_ifname']) is not None else None)
             obs['container'] = cont
             if host is not None and cont is not None:
                 obs['paired'] = (host['kind'] == 'veth' and cont['kind'] == 'veth'
                                  and cont['peer_ifindex'] == host['index'] and host['peer_ifindex'] == cont['index']
                                  and host['link_netnsid'] is not None and cont['link_netnsid'] is not None)
             if obs['paired']:
-                obs['addresses'] = get_addresses(cns.ipr, cont['index'])
+                obs['addresses'] = list(addresses) if addresses is not None else get_addresses(cns.ipr, cont['index'])
         if host is not None and not fresh:
             # what plan removes in replaced/overridden; the view of a pair (read_after) has no use for it
             obs['host_addresses'] = self.node_v4(host['index'])
@@ -172,7 +176,9 @@ class VethManager(ResourceManager):
 
     def read_after(self, key, predicted):
         entry = self._entries[key]
-        return self.view(entry, self.observe(entry, fresh=True))
+        # a pair this run made (its plan had no ifindex yet) has exactly the addresses the run added
+        made = predicted is not None and predicted.get('host_ifindex') is None
+        return self.view(entry, self.observe(entry, fresh=True, addresses=predicted['addresses'] if made else None))
 
     # ------------------------------------------------------------ planning
     def _owned_unlisted(self, entries):
@@ -329,10 +335,10 @@ class VethManager(ResourceManager):
     @staticmethod
     def _addr(func, ns, ifname, cidr, what):
         def run():
-            link = get_link(ns.ipr, ifname)
-            if link is None:
+            index = ns.index_of(ifname)
+            if index is None:
                 raise DataplaneError('%s failed: %s is gone from %s' % (what, ifname, ns.label))
-            func(ns.ipr, link['index'], cidr, what)
+            func(ns.ipr, index, cidr, what)
         return run
 
     def _create(self, e):
