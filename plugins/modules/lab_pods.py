@@ -204,11 +204,13 @@ def check_pods(pods, sshd, bin_dir):
         pid = sshd[pod['node']]
 
         def runner(argv, env, stdin):
-            # nsenter into the node's mount and network namespaces; env sets exactly the CNI variables
+            # nsenter into the node's mount and network namespaces; env sets exactly the CNI variables.
+            # subprocess, not run_command: these run in threads at once, and run_command keeps per-call
+            # state on the module and fails the module from the calling thread.
             cmd = ['nsenter', '-t', str(pid), '-m', '-n', '--', 'env']
             cmd += ['%s=%s' % item for item in sorted(env.items())] + argv
-            proc = subprocess.run(cmd, input=stdin.encode('utf-8'), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  check=False)
+            proc = subprocess.run(cmd, input=stdin.encode('utf-8'), stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
+                                  stderr=subprocess.PIPE, check=False)
             return proc.returncode, proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')
 
         ok, msg = cni_check(pod, node_root(pid), bin_dir, runner)
