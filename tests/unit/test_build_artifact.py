@@ -73,7 +73,7 @@ def test_no_local_state_or_tooling(artifact):
                 "tests/output/", ".pytest_cache/", ".hypothesis/", "__pycache__/", ".ansible/")
     bad = sorted(n for n in artifact["names"]
                  if any(("/" + n + "/").find("/" + u) >= 0 for u in unwanted)
-                 or n.endswith((".pyc", ".tar.gz", ".retry")) or n in ("Makefile", ".ansible-lint", ".yamllint", ".gitignore"))
+                 or n.endswith((".pyc", ".tar.gz", ".retry")) or n in ("Makefile", ".ansible-lint", ".yamllint", ".gitignore", "ansible.cfg"))
     assert not bad, bad
 
 
