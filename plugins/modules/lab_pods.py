@@ -209,8 +209,11 @@ def check_pods(pods, sshd, bin_dir):
             # state on the module and fails the module from the calling thread.
             cmd = ['nsenter', '-t', str(pid), '-m', '-n', '--', 'env']
             cmd += ['%s=%s' % item for item in sorted(env.items())] + argv
-            proc = subprocess.run(cmd, input=stdin.encode('utf-8'), stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
-                                  stderr=subprocess.PIPE, check=False)
+            try:
+                proc = subprocess.run(cmd, input=stdin.encode('utf-8'), stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
+                                      stderr=subprocess.PIPE, check=False)
+            except OSError as exc:
+                return 127, '', 'cannot run %s: %s' % (cmd[0], exc)
             return proc.returncode, proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')
 
         ok, msg = cni_check(pod, node_root(pid), bin_dir, runner)
