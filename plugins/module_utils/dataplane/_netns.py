@@ -135,11 +135,7 @@ class Namespace(object):
         """The ifindex of the link called ``ifname`` in this namespace, or None: if_nametoindex(3), one
         ioctl from inside the namespace, instead of a netlink request whose reply pyroute2 decodes."""
         with self.entered():
-            try:
-                return socket.if_nametoindex(ifname) or None
-            except (IOError, OSError, ValueError):
-                # no link of that name (or a name the kernel cannot hold): the C library says only "no"
-                return None
+            return _ifindex(ifname)
 
     def name_of(self, index):
         """The name of the link with ifindex ``index`` in this namespace, or None (if_indextoname(3))."""
@@ -223,19 +219,20 @@ def interface_names(namespace):
     return link_names_in(text)
 
 
+def _ifindex(ifname):
+    """if_nametoindex(3) in the calling thread's namespace: the index, or None when there is no such link."""
+    try:
+        return socket.if_nametoindex(ifname) or None
+    except (IOError, OSError, ValueError):
+        # no link of that name (or a name the kernel cannot hold): the C library says only "no"
+        return None
+
+
 def existing_interfaces(namespace, ifnames):
     """Those of ``ifnames`` that are links of ``namespace``: the namespace is entered once, then
     if_nametoindex(3) (one ioctl) asks for each name."""
-    found = []
     with namespace.entered():
-        for ifname in ifnames:
-            try:
-                if socket.if_nametoindex(ifname) > 0:
-                    found.append(ifname)
-            except (IOError, OSError, ValueError):
-                # no link of that name (or a name the kernel cannot hold): the C library says only "no"
-                pass
-    return found
+        return [ifname for ifname in ifnames if _ifindex(ifname) is not None]
 
 
 def has_interface(namespace, ifname):
