@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: preload
 type: aggregate
-short_description: Load the Jinja filter and test plugins once, before Ansible forks its workers
+short_description: Load the Jinja plugins once and keep compiled templates, before Ansible forks its workers
 version_added: 1.1.0
 description:
   - Ansible runs each task of each host in a worker process forked from its main process, and the
@@ -16,8 +16,14 @@ description:
     collection, unless the main process loaded them before the fork. The main process templates
     little (play names, host patterns), so in most plays every worker loads them again.
   - This callback loads them in the main process when the playbook starts, so that every worker
-    inherits them. It changes no result and no output, and writes nothing. Each worker that templates
-    a filter is spared about 0.1 s of controller CPU (see the collection's docs/performance.md).
+    inherits them. Each worker that templates a filter is spared about 0.1 s of controller CPU (see the
+    collection's docs/performance.md).
+  - Each worker also compiles every template and expression it meets (role variables, task options,
+    conditions), again in each task and on each host. With O(jinja_cache) on, a compiled template is
+    kept by its source, the compile settings and the versions of Python, Jinja and ansible-core, in
+    memory, and as a file in O(jinja_cache_dir), which the main process reads before the first fork. A
+    template compiled once, in this run or an earlier one, is not compiled again. Rendering is
+    unchanged, as are results and output.
   - Enable it with C(callbacks_enabled = podnet.calico.preload) in the C([defaults]) section of
     C(ansible.cfg), or C(ANSIBLE_CALLBACKS_ENABLED=podnet.calico.preload) in the environment.
 options:
@@ -33,20 +39,52 @@ options:
         key: collections
     env:
       - name: PODNET_PRELOAD_COLLECTIONS
+  jinja_cache:
+    description:
+      - Keep compiled templates in memory and in O(jinja_cache_dir), for this run's workers and later runs.
+    type: bool
+    default: true
+    version_added: 1.2.0
+    ini:
+      - section: callback_podnet_preload
+        key: jinja_cache
+    env:
+      - name: PODNET_PRELOAD_JINJA_CACHE
+  jinja_cache_dir:
+    description:
+      - Where compiled templates are kept, one file (mode 0600) for each. Made with mode 0700 when missing.
+      - It must be a directory of the user who runs ansible-playbook that no other user may write to; if
+        it is not, the callback warns and keeps compiled templates in memory only, for this run.
+      - Removing it at any time is safe; the next run compiles again.
+      - The default is C(podnet_calico/jinja) in Ansible's home (C(ANSIBLE_HOME), C(~/.ansible) unless set).
+    type: path
+    version_added: 1.2.0
+    ini:
+      - section: callback_podnet_preload
+        key: jinja_cache_dir
+    env:
+      - name: PODNET_PRELOAD_JINJA_CACHE_DIR
 requirements:
   - Enabled in C(callbacks_enabled).
 notes:
   - A plugin that fails to load is named in a warning, and the run goes on as without the callback.
+  - The template cache wraps two methods of ansible-core's private Jinja environment class (compile and
+    compile_expression). With an ansible-core that does not have them, the callback warns once and runs
+    without the cache. Entries of other Python, Jinja or ansible-core versions are never used.
   - It asks ansible-core's plugin loader for a filter and a test name that no collection has, which
     makes the loader read each plugin file of the collection (as ansible-core 2.21, which the tests use, does). A
     release that resolves names otherwise would leave the callback with less to load, never with a
     different result; C(-vvv) shows what it loaded and the CPU it took.
 '''
 
+import os
 import time
 
+from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, test_loader
+
+from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import install, private_directory
 
 # A name no collection has: resolving it loads each filter (or test) file of the collection once.
 _ABSENT = '_podnet_preload_absent_'
@@ -76,3 +114,22 @@ class CallbackModule(CallbackBase):
                 loaded.append('%s %s' % (collection, kind))
         self._display.vvv('podnet.calico.preload: loaded the %s plugins in %.3f s of CPU'
                           % (', '.join(loaded), time.process_time() - start))
+        if self.get_option('jinja_cache'):
+            self._start_jinja_cache()
+
+    def _start_jinja_cache(self):
+        start = time.process_time()
+        directory = self.get_option('jinja_cache_dir') or os.path.join(C.ANSIBLE_HOME, 'podnet_calico', 'jinja')
+        unfit = private_directory(directory)
+        if unfit:
+            self._display.warning('podnet.calico.preload: compiled templates are kept in memory only: %s' % unfit)
+            directory = None
+        try:
+            cache = install(directory)
+        except (ImportError, AttributeError) as exc:
+            self._display.warning('podnet.calico.preload: this ansible-core has no place for the template cache (%s); '
+                                  'templates are compiled as without it' % exc)
+            return
+        count = cache.load_all()
+        self._display.vvv('podnet.calico.preload: %d compiled templates read from %s in %.3f s of CPU'
+                          % (count, directory or 'nowhere (memory only)', time.process_time() - start))

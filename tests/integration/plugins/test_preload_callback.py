@@ -73,3 +73,40 @@ def test_a_collection_that_is_not_there_is_left_out(run_playbook, tmp_path):
     assert probe == {"collection_filters": True, "core_filters": True}, probe
     assert "WARNING" not in result.stderr + result.stdout, result.stderr
     assert "podnet.calico filter plugins" in result.stdout
+
+
+def test_compiled_templates_are_kept_for_the_next_run(run_playbook, tmp_path):
+    cache = tmp_path / "jinja"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload", "PODNET_PRELOAD_JINJA_CACHE_DIR": str(cache)}
+    first, probe, mtu = _run(run_playbook, tmp_path, env)
+    assert int(mtu) == 1450
+    entries = sorted(path.name for path in cache.iterdir())
+    assert entries, "the first run kept no compiled template"
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    assert "0 compiled templates read from %s" % cache in first.stdout
+    second, probe, mtu = _run(run_playbook, tmp_path, env)
+    assert int(mtu) == 1450
+    assert "%d compiled templates read from %s" % (len(entries), cache) in second.stdout
+    # Nothing new to compile: the same templates, read from the directory.
+    assert sorted(path.name for path in cache.iterdir()) == entries
+
+
+def test_a_directory_others_may_write_is_not_used(run_playbook, tmp_path):
+    cache = tmp_path / "open"
+    cache.mkdir()
+    cache.chmod(0o777)
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload", "PODNET_PRELOAD_JINJA_CACHE_DIR": str(cache)}
+    result, probe, mtu = _run(run_playbook, tmp_path, env)
+    assert int(mtu) == 1450
+    assert "compiled templates are kept in memory only: %s may be written by others (mode 0777)" % cache in result.stdout + result.stderr
+    assert list(cache.iterdir()) == []
+
+
+def test_the_cache_can_be_turned_off(run_playbook, tmp_path):
+    cache = tmp_path / "jinja"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload", "PODNET_PRELOAD_JINJA_CACHE_DIR": str(cache),
+           "PODNET_PRELOAD_JINJA_CACHE": "false"}
+    result, probe, mtu = _run(run_playbook, tmp_path, env)
+    assert int(mtu) == 1450
+    assert not cache.exists()
+    assert "compiled templates read from" not in result.stdout
