@@ -24,6 +24,11 @@ description:
     memory, and as a file in O(jinja_cache_dir), which the main process reads before the first fork. A
     template compiled once, in this run or an earlier one, is not compiled again. Rendering is
     unchanged, as are results and output.
+  - ansible-core packs each module it sends (AnsiballZ, the module with every module_utils it
+    imports) once per run, in the run's own temporary directory. With O(module_cache) on, the
+    payloads a run packed are kept in O(module_cache_dir) with the checksum of each of their files,
+    and a later run starts with those whose every file is still the same where ansible-core would
+    find it. A changed, missing or added file leaves its payload out, and it is packed again.
   - Enable it with C(callbacks_enabled = podnet.calico.preload) in the C([defaults]) section of
     C(ansible.cfg), or C(ANSIBLE_CALLBACKS_ENABLED=podnet.calico.preload) in the environment.
 options:
@@ -64,6 +69,29 @@ options:
         key: jinja_cache_dir
     env:
       - name: PODNET_PRELOAD_JINJA_CACHE_DIR
+  module_cache:
+    description:
+      - Keep the module payloads of a run in O(module_cache_dir) for the next runs.
+    type: bool
+    default: true
+    version_added: 1.2.0
+    ini:
+      - section: callback_podnet_preload
+        key: module_cache
+    env:
+      - name: PODNET_PRELOAD_MODULE_CACHE
+  module_cache_dir:
+    description:
+      - Where the module payloads are kept, with their manifest. Made with mode 0700 when missing; the
+        same rules as for O(jinja_cache_dir) apply.
+      - The default is C(podnet_calico/ansiballz) in Ansible's home.
+    type: path
+    version_added: 1.2.0
+    ini:
+      - section: callback_podnet_preload
+        key: module_cache_dir
+    env:
+      - name: PODNET_PRELOAD_MODULE_CACHE_DIR
 requirements:
   - Enabled in C(callbacks_enabled).
 notes:
@@ -84,6 +112,7 @@ from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, test_loader
 
+from ansible_collections.podnet.calico.plugins.plugin_utils import ansiballz_cache
 from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import install, private_directory
 
 # A name no collection has: resolving it loads each filter (or test) file of the collection once.
@@ -116,14 +145,38 @@ class CallbackModule(CallbackBase):
                           % (', '.join(loaded), time.process_time() - start))
         if self.get_option('jinja_cache'):
             self._start_jinja_cache()
+        if self.get_option('module_cache'):
+            self._restore_modules()
+
+    def _private(self, option, default, what):
+        directory = self.get_option(option) or os.path.join(C.ANSIBLE_HOME, 'podnet_calico', default)
+        unfit = private_directory(directory)
+        if unfit:
+            self._display.warning('podnet.calico.preload: %s: %s' % (what, unfit))
+            return None
+        return directory
+
+    def _restore_modules(self):
+        start = time.process_time()
+        self._module_dir = self._private('module_cache_dir', 'ansiballz', 'module payloads are not kept')
+        if not self._module_dir:
+            return
+        self._run_cache = os.path.join(C.DEFAULT_LOCAL_TMP, 'ansiballz_cache')
+        self._restored, stale = ansiballz_cache.restore(self._module_dir, self._run_cache)
+        self._display.vvv('podnet.calico.preload: %d module payloads restored from %s (%d out of date) in %.3f s of CPU'
+                          % (len(self._restored), self._module_dir, len(stale), time.process_time() - start))
+
+    def v2_playbook_on_stats(self, stats):
+        if not getattr(self, '_module_dir', None):
+            return
+        start = time.process_time()
+        kept = ansiballz_cache.keep(self._module_dir, self._run_cache, self._restored)
+        self._display.vvv('podnet.calico.preload: %d module payloads kept in %s in %.3f s of CPU'
+                          % (len(kept), self._module_dir, time.process_time() - start))
 
     def _start_jinja_cache(self):
         start = time.process_time()
-        directory = self.get_option('jinja_cache_dir') or os.path.join(C.ANSIBLE_HOME, 'podnet_calico', 'jinja')
-        unfit = private_directory(directory)
-        if unfit:
-            self._display.warning('podnet.calico.preload: compiled templates are kept in memory only: %s' % unfit)
-            directory = None
+        directory = self._private('jinja_cache_dir', 'jinja', 'compiled templates are kept in memory only')
         try:
             cache = install(directory)
         except (ImportError, AttributeError) as exc:

@@ -24,7 +24,7 @@ options:
     default: sqlite
   sqlite_path:
     description:
-      - The SQLite file for O(datastore=sqlite). It and its directory are created on first write.
+      - The SQLite file for O(datastore=sqlite). It and its directory (mode 0700) are created on first write.
     type: path
     default: /var/lib/podnet-calico/ipam.sqlite
   etcd_endpoints:

@@ -164,7 +164,8 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory="
                           timeout=timeout, check=False)
     wall = time.monotonic() - start
     try:
-        data = json.loads(proc.stdout[proc.stdout.index('{"plays"'):]) if '{"plays"' in proc.stdout else {}
+        # The JSON document, and nothing after it (a callback may print after the stdout callback).
+        data = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index('{"plays"'):])[0] if '{"plays"' in proc.stdout else {}
     except ValueError:
         data = {}
     result = PlaybookResult(proc, data, wall)

@@ -73,7 +73,7 @@ class SQLiteStore(Store):
     def _open_read_write(self, path, busy_timeout, synchronous):
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
-            os.makedirs(parent, 0o750)
+            os.makedirs(parent, 0o700)
         if os.path.exists(path) and not os.path.isfile(path):
             raise StoreError('sqlite_path=%s is not a regular file' % path, 'sqlite_path')
         # Processes that open a new file at the same moment race for the switch to WAL, and SQLite

@@ -110,3 +110,63 @@ def test_the_cache_can_be_turned_off(run_playbook, tmp_path):
     assert int(mtu) == 1450
     assert not cache.exists()
     assert "compiled templates read from" not in result.stdout
+
+
+ANSWER_MODULE = '''#!/usr/bin/python
+from __future__ import annotations
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pntest.cache.plugins.module_utils.answer import ANSWER
+
+
+def main():
+    AnsibleModule(argument_spec={}).exit_json(changed=False, answer=ANSWER)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+ANSWER_PLAY = '''
+- name: Run a module of a test collection
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Ask
+      pntest.cache.answer:
+'''
+
+
+def test_module_payloads_are_kept_while_their_sources_do_not_change(run_playbook, tmp_path):
+    from podnet_testlib import COLLECTIONS
+
+    collection = tmp_path / "collections" / "ansible_collections" / "pntest" / "cache"
+    (collection / "plugins" / "modules").mkdir(parents=True)
+    (collection / "plugins" / "module_utils").mkdir(parents=True)
+    (collection / "plugins" / "modules" / "answer.py").write_text(ANSWER_MODULE)
+    helper = collection / "plugins" / "module_utils" / "answer.py"
+    helper.write_text("ANSWER = 1\n")
+    playbook = tmp_path / "answer.yml"
+    playbook.write_text(ANSWER_PLAY)
+    kept = tmp_path / "payloads"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "podnet.calico.preload", "PODNET_PRELOAD_MODULE_CACHE_DIR": str(kept),
+           "ANSIBLE_COLLECTIONS_PATH": "%s:%s" % (tmp_path / "collections", COLLECTIONS), "ANSIBLE_VERBOSITY": "3"}
+    extra = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+
+    def run():
+        result = run_playbook(str(playbook), extra_vars=extra, env=env)
+        line = [text for text in result.stdout.splitlines() if "module payloads restored" in text]
+        return result.results("Ask")["localhost"]["answer"], line[0] if line else result.stdout[-2000:]
+
+    answer, line = run()
+    assert answer == 1 and "0 module payloads restored" in line, line
+    assert len([p for p in kept.iterdir() if p.name.startswith("ansible_collections.pntest.cache.plugins.modules.answer-")]) == 1
+    answer, line = run()
+    assert answer == 1 and "1 module payloads restored from %s (0 out of date)" % kept in line, line
+    # A module_utils file changes: the kept payload is out of date, the module is packed again.
+    helper.write_text("ANSWER = 2\n")
+    answer, line = run()
+    assert answer == 2 and "0 module payloads restored from %s (1 out of date)" % kept in line, line
+    answer, line = run()
+    assert answer == 2 and "1 module payloads restored from %s (0 out of date)" % kept in line, line
+    # The payload of the first version is gone from the directory: one file for the module.
+    assert len([p for p in kept.iterdir() if p.name.startswith("ansible_collections.pntest.cache.plugins.modules.answer-")]) == 1
