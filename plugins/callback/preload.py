@@ -61,6 +61,9 @@ options:
       - It must be a directory of the user who runs ansible-playbook that no other user may write to; if
         it is not, the callback warns and keeps compiled templates in memory only, for this run.
       - Removing it at any time is safe; the next run compiles again.
+      - Each file holds a template's text, compiled. A secret written literally into a template (not
+        passed in a variable) is kept there too, readable by this user only; turn O(jinja_cache) off
+        for plays that do that.
       - The default is C(podnet_calico/jinja) in Ansible's home (C(ANSIBLE_HOME), C(~/.ansible) unless set).
     type: path
     version_added: 1.2.0
