@@ -219,75 +219,24 @@ problems:
   sample: []
 '''
 
-import ipaddress
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.calico.plugins.module_utils.ipam._allocator import Allocator
-from ansible_collections.podnet.calico.plugins.module_utils.ipam._check import check
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._datastore import (
-    DATASTORE_ARGUMENT_SPEC, DATASTORE_REQUIRED_IF, DATASTORE_REQUIRED_TOGETHER, open_store, store_params)
-from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError, check_handle, check_node, parse_pool
+    DATASTORE_ARGUMENT_SPEC, DATASTORE_REQUIRED_IF, DATASTORE_REQUIRED_TOGETHER)
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._info import INFO_ARGUMENT_SPEC, read
+from ansible_collections.podnet.calico.plugins.module_utils.ipam._model import IPAMError
 from ansible_collections.podnet.calico.plugins.module_utils.ipam._store import StoreError
 
 
-def gather(alloc, params):
-    net = parse_pool(params['pool']) if params['pool'] is not None else None
-    if params['node'] is not None:
-        check_node(params['node'])
-    if params['handle'] is not None:
-        check_handle(params['handle'])
-    info = alloc.info(live_handles=params['live_handles'], node=params['node'])
-
-    def in_pool(cidr):
-        if net is None:
-            return True
-        try:
-            return ipaddress.IPv4Network(cidr, strict=False).subnet_of(net)
-        except (ValueError, TypeError):
-            return False
-
-    def keep(entry):
-        if params['handle'] is not None and entry['handle'] != params['handle']:
-            return False
-        return any(in_pool(b) for b in entry['blocks'])
-
-    out = {
-        'pools': [p for p in info['pools'] if in_pool(p['cidr'])],
-        'blocks': [b for b in info['blocks'] if in_pool(b['cidr'])],
-        'handles': [h for h in info['handles'] if keep(h)],
-        'problems': info['problems'],
-        'config': info['config'],
-    }
-    if params.get('check'):
-        out['check'] = check(alloc.store, live_handles=params['live_handles'])
-    if 'leaks' in info:
-        out['leaks'] = [h for h in info['leaks'] if keep(h)]
-    return out
-
-
 def main():
-    spec = dict(
-        pool=dict(type='str'),
-        node=dict(type='str'),
-        handle=dict(type='str'),
-        live_handles=dict(type='list', elements='str'),
-        check=dict(type='bool', default=False),
-    )
+    spec = dict(INFO_ARGUMENT_SPEC)
     spec.update(DATASTORE_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=DATASTORE_REQUIRED_IF, required_together=DATASTORE_REQUIRED_TOGETHER)
-    params = module.params
-    store = None
-    result = {}
     try:
-        store = open_store(read_only=True, **store_params(params))
-        result = gather(Allocator(store), params)
+        result = read(module.params)
     except (IPAMError, StoreError) as exc:
         module.fail_json(msg=str(exc), option=exc.option)
-    finally:
-        if store is not None:
-            store.close()
     module.exit_json(changed=False, **result)
 
 
