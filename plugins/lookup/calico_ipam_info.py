@@ -63,6 +63,8 @@ _raw:
   elements: dict
 '''
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.lookup import LookupBase
@@ -77,6 +79,18 @@ _SPEC = dict(INFO_ARGUMENT_SPEC, **DATASTORE_ARGUMENT_SPEC)
 _VALIDATOR = ArgumentSpecValidator(_SPEC, required_if=DATASTORE_REQUIRED_IF, required_together=DATASTORE_REQUIRED_TOGETHER)
 
 
+def _plain(value):
+    """Plain dicts, lists and strings: the options come as the templating engine's lazy containers and
+    tagged strings, which the argument check would deep-copy with the templar they hold."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
@@ -86,7 +100,7 @@ class LookupModule(LookupBase):
         if unknown:
             raise AnsibleLookupError('podnet.calico.calico_ipam_info: no option %s; the options are %s'
                                      % (', '.join(unknown), ', '.join(sorted(_SPEC))))
-        result = _VALIDATOR.validate(kwargs)
+        result = _VALIDATOR.validate(_plain(kwargs))
         if result.error_messages:
             raise AnsibleLookupError('podnet.calico.calico_ipam_info: %s' % '; '.join(result.error_messages))
         try:
