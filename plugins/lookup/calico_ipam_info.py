@@ -14,15 +14,6 @@ description:
   - Opens the datastore read-only; a SQLite file that does not exist, or is empty, reads as empty.
   - Options are checked as the module checks them, with the same messages.
 options:
-  pool:
-    description: Report only this pool (an IPv4 CIDR) and its blocks and handles.
-    type: str
-  node:
-    description: Report only the handles with an address on this node (leaks included).
-    type: str
-  handle:
-    description: Report only this handle.
-    type: str
   live_handles:
     description:
       - The handles that are in use. Every assigned handle not in this list is reported in C(leaks).
@@ -34,6 +25,7 @@ options:
     default: false
 extends_documentation_fragment:
   - podnet.calico.datastore
+  - podnet.calico.ipam_report
 notes:
   - Takes no terms.
   - Runs where Ansible templates, on the controller, with ansible-core's own Python. Use the module to

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - podnet.calico.attributes
   - podnet.calico.attributes.posix
   - podnet.calico.datastore
+  - podnet.calico.ipam_report
 attributes:
   check_mode:
     support: full
@@ -33,15 +34,6 @@ attributes:
   diff_mode:
     support: none
 options:
-  pool:
-    description: Report only this pool (an IPv4 CIDR) and its blocks and handles.
-    type: str
-  node:
-    description: Report only the handles with an address on this node (leaks included).
-    type: str
-  handle:
-    description: Report only this handle.
-    type: str
   live_handles:
     description:
       - The handles that are in use (for pods, C(<namespace>.<pod>)). Every assigned handle not in

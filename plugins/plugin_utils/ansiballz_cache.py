@@ -217,25 +217,12 @@ def keep(directory, run_cache, restored=()):
     return kept
 
 
-def _copy(source, target):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as out, open(source, 'rb') as src:
-            shutil.copyfileobj(src, out)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _write_json(path, data):
+def _atomic_write(path, write, mode='wb'):
+    """Write path through a temporary file beside it: readers see the old file or the whole new one."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-')
     try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as out:
-            json.dump(data, out, sort_keys=True)
+        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as out:
+            write(out)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -243,3 +230,14 @@ def _write_json(path, data):
         except OSError:
             pass
         raise
+
+
+def _copy(source, target):
+    def write(out):
+        with open(source, 'rb') as src:
+            shutil.copyfileobj(src, out)
+    _atomic_write(target, write)
+
+
+def _write_json(path, data):
+    _atomic_write(path, lambda out: json.dump(data, out, sort_keys=True), mode='w')

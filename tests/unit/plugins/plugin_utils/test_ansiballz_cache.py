@@ -87,12 +87,18 @@ def test_keep_then_restore(tmp_path):
     assert not (later / (NAME + ".lock")).exists()
 
 
-def test_a_manifest_of_another_version_is_not_used(tmp_path):
+def kept_ping(tmp_path):
+    """A run's payload of ping, kept: (kept directory, a later run's cache directory, not made yet)."""
     run, kept, later = tmp_path / "run", tmp_path / "kept", tmp_path / "later"
     run.mkdir()
     kept.mkdir()
     payload(run / NAME, {"ansible/modules/ping.py": real("modules/ping.py")})
-    ansiballz_cache.keep(str(kept), str(run))
+    assert ansiballz_cache.keep(str(kept), str(run)) == [NAME]
+    return kept, later
+
+
+def test_a_manifest_of_another_version_is_not_used(tmp_path):
+    kept, later = kept_ping(tmp_path)
     data = json.loads((kept / ".sources.json").read_text())
     data["salt"] = "another Python|0.0.0"
     (kept / ".sources.json").write_text(json.dumps(data))
@@ -103,11 +109,7 @@ def test_a_manifest_of_another_version_is_not_used(tmp_path):
 
 
 def test_an_entry_whose_payload_file_is_gone_is_skipped(tmp_path):
-    run, kept, later = tmp_path / "run", tmp_path / "kept", tmp_path / "later"
-    run.mkdir()
-    kept.mkdir()
-    payload(run / NAME, {"ansible/modules/ping.py": real("modules/ping.py")})
-    ansiballz_cache.keep(str(kept), str(run))
+    kept, later = kept_ping(tmp_path)
     for name in os.listdir(kept):
         if "@" in name:
             os.unlink(kept / name)
