@@ -116,7 +116,8 @@ from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, test_loader
 
 from ansible_collections.podnet.calico.plugins.plugin_utils import ansiballz_cache
-from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import install, private_directory
+from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import install
+from ansible_collections.podnet.calico.plugins.plugin_utils.private_files import private_directory
 
 # A name no collection has: resolving it loads each filter (or test) file of the collection once.
 _ABSENT = '_podnet_preload_absent_'
@@ -165,15 +166,15 @@ class CallbackModule(CallbackBase):
         if not self._module_dir:
             return
         self._run_cache = os.path.join(C.DEFAULT_LOCAL_TMP, 'ansiballz_cache')
-        self._restored, stale = ansiballz_cache.restore(self._module_dir, self._run_cache)
+        self._restored, self._stale = ansiballz_cache.restore(self._module_dir, self._run_cache)
         self._display.vvv('podnet.calico.preload: %d module payloads restored from %s (%d out of date) in %.3f s of CPU'
-                          % (len(self._restored), self._module_dir, len(stale), time.process_time() - start))
+                          % (len(self._restored), self._module_dir, len(self._stale), time.process_time() - start))
 
     def v2_playbook_on_stats(self, stats):
         if not getattr(self, '_module_dir', None):
             return
         start = time.process_time()
-        kept = ansiballz_cache.keep(self._module_dir, self._run_cache, self._restored)
+        kept = ansiballz_cache.keep(self._module_dir, self._run_cache, self._restored, self._stale)
         self._display.vvv('podnet.calico.preload: %d module payloads kept in %s in %.3f s of CPU'
                           % (len(kept), self._module_dir, time.process_time() - start))
 

@@ -33,8 +33,9 @@ import pickle
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
+
+from ansible_collections.podnet.calico.plugins.plugin_utils.private_files import atomic_write
 
 _MANIFEST = '.sources.json'
 # ansible-core's file names: <module fqn>-<compression>-<extensions> (not its .lock and -part files).
@@ -49,28 +50,44 @@ def _salt():
     return '%s|%s' % (sys.version, __version__)
 
 
-def _roots():
-    """Where the controller's Python finds ansible/ and each ansible_collections/<ns>/<name>/ now."""
-    cache = {}
+class _Sources:
+    """Where the controller's Python finds each file of a payload now (ansible/ in ansible-core, ansible_collections/
+    <ns>/<name>/ in the installed collection), and the SHA-1 of those files, each found and read once."""
 
-    def root(name):
+    def __init__(self):
+        self._roots = {}
+        self._sha1 = {}
+
+    def path(self, name):
+        """The file on disk for a payload entry, or None where no package holds it."""
         parts = name.split('/')
         if parts[0] == 'ansible':
-            key = 'ansible'
+            key, depth = 'ansible', 1
         elif parts[0] == 'ansible_collections' and len(parts) > 3:
-            key = '.'.join(parts[:3])
+            key, depth = '.'.join(parts[:3]), 3
         else:
-            return None, None
-        if key not in cache:
+            return None
+        if key not in self._roots:
             try:
                 spec = importlib.util.find_spec(key)
                 locations = list(spec.submodule_search_locations or []) if spec else []
             except (ImportError, ValueError):
                 locations = []
-            cache[key] = locations[0] if locations else None
-        depth = 1 if key == 'ansible' else 3
-        return cache[key], '/'.join(parts[depth:])
-    return root
+            self._roots[key] = locations[0] if locations else None
+        root = self._roots[key]
+        return os.path.join(root, *parts[depth:]) if root else None
+
+    def sha1(self, path):
+        """The SHA-1 of a file, or None when it cannot be read (or path is None)."""
+        if path is None:
+            return None
+        if path not in self._sha1:
+            try:
+                with open(path, 'rb') as handle:
+                    self._sha1[path] = hashlib.sha1(handle.read(), usedforsecurity=False).hexdigest()
+            except OSError:
+                self._sha1[path] = None
+        return self._sha1[path]
 
 
 def _namespace_stub(name):
@@ -79,22 +96,15 @@ def _namespace_stub(name):
     return parts[0] == 'ansible_collections' and len(parts) <= 3 and parts[-1] == '__init__.py'
 
 
-def _file_sha1(path, memo):
-    if path not in memo:
-        try:
-            with open(path, 'rb') as handle:
-                memo[path] = hashlib.sha1(handle.read(), usedforsecurity=False).hexdigest()
-        except OSError:
-            memo[path] = None
-    return memo[path]
+def _generated(on_disk):
+    return '%s:%s' % (_GENERATED, on_disk or 'absent')
 
 
-def manifest(payload_path, memo=None):
+def manifest(payload_path, sources=None):
     """The manifest of one payload file of ansible-core's, or None.
 
     {zip entry: its SHA-1 (the file where it is found now), or 'generated:<SHA-1 of that file or absent>'}."""
-    memo = {} if memo is None else memo
-    root = _roots()
+    sources = sources or _Sources()
     try:
         with open(payload_path, 'rb') as handle:
             cached = pickle.load(handle)  # ansible-core's own file, in this run's private directory
@@ -103,36 +113,35 @@ def manifest(payload_path, memo=None):
         return None
     files = {}
     for info in archive.infolist():
-        base, relative = root(info.filename)
-        if base is None and not _namespace_stub(info.filename):
+        path = sources.path(info.filename)
+        if path is None and not _namespace_stub(info.filename):
             return None
-        on_disk = _file_sha1(os.path.join(base, relative), memo) if base else None
+        on_disk = sources.sha1(path)
         content_sha1 = hashlib.sha1(archive.read(info), usedforsecurity=False).hexdigest()
         if on_disk == content_sha1:
             files[info.filename] = content_sha1
         elif info.filename.endswith('/__init__.py'):
             # A package stub of ansible-core's making, tied to its version; the file on disk in its
             # place, or its absence, must stay as it is.
-            files[info.filename] = '%s:%s' % (_GENERATED, on_disk or 'absent')
+            files[info.filename] = _generated(on_disk)
         else:
             # A source that changed on disk since it was packed: nothing to keep.
             return None
     return files
 
 
-def is_fresh(files, memo=None):
+def is_fresh(files, sources=None):
     """Whether every file of a manifest is still the same where it is found now."""
-    memo = {} if memo is None else memo
-    root = _roots()
+    sources = sources or _Sources()
     for name, recorded in files.items():
         if not isinstance(recorded, str):
             return False
-        base, relative = root(name)
-        on_disk = _file_sha1(os.path.join(base, relative), memo) if base else None
+        path = sources.path(name)
+        on_disk = sources.sha1(path)
         if recorded.startswith(_GENERATED + ':'):
-            if recorded != '%s:%s' % (_GENERATED, on_disk or 'absent'):
+            if recorded != _generated(on_disk):
                 return False
-        elif base is None or on_disk != recorded:
+        elif path is None or on_disk != recorded:
             return False
     return True
 
@@ -156,11 +165,11 @@ def restore(directory, run_cache):
     """Copy the fresh payloads of directory into run_cache. Returns (restored names, stale names)."""
     payloads = _read_manifests(directory)
     restored, stale = [], []
-    memo = {}
+    sources = _Sources()
     for name, entry in sorted(payloads.items()):
         if not _ENTRY.match(name) or not isinstance(entry, dict) or not _DIGEST.match(str(entry.get('payload'))):
             continue
-        if not isinstance(entry.get('files'), dict) or not is_fresh(entry['files'], memo):
+        if not isinstance(entry.get('files'), dict) or not is_fresh(entry['files'], sources):
             stale.append(name)
             continue
         target = os.path.join(run_cache, name)
@@ -176,26 +185,26 @@ def restore(directory, run_cache):
     return restored, stale
 
 
-def keep(directory, run_cache, restored=()):
+def keep(directory, run_cache, restored=(), stale=()):
     """Copy the payloads this run packed (not those restore() brought) into directory, with their
-    manifests; drop the entries that are stale now. Returns the names kept.
+    manifests; drop the entries restore() found stale. Returns the names kept.
 
     A payload is stored under its own digest, which its manifest entry names: runs that keep at the
-    same time cannot pair one's manifest with the other's payload."""
+    same time cannot pair one's manifest with the other's payload. An entry whose files changed since
+    restore() looked is left for the next restore() to find stale."""
     try:
         names = sorted(name for name in os.listdir(run_cache) if _ENTRY.match(name))
     except OSError:
         return []
-    memo = {}
+    sources = _Sources()
     payloads = {name: entry for name, entry in _read_manifests(directory).items()
-                if _ENTRY.match(name) and isinstance(entry, dict) and isinstance(entry.get('files'), dict)
-                and is_fresh(entry['files'], memo)}
+                if _ENTRY.match(name) and name not in stale and isinstance(entry, dict)}
     kept = []
     for name in names:
         if name in restored:
             continue
         source = os.path.join(run_cache, name)
-        files = manifest(source, memo)
+        files = manifest(source, sources)
         if files is None:
             continue
         try:
@@ -217,27 +226,12 @@ def keep(directory, run_cache, restored=()):
     return kept
 
 
-def _atomic_write(path, write, mode='wb'):
-    """Write path through a temporary file beside it: readers see the old file or the whole new one."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-')
-    try:
-        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as out:
-            write(out)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _copy(source, target):
     def write(out):
         with open(source, 'rb') as src:
             shutil.copyfileobj(src, out)
-    _atomic_write(target, write)
+    atomic_write(target, write)
 
 
 def _write_json(path, data):
-    _atomic_write(path, lambda out: json.dump(data, out, sort_keys=True), mode='w')
+    atomic_write(path, lambda out: json.dump(data, out, sort_keys=True), mode='w')

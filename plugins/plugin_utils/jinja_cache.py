@@ -24,13 +24,13 @@ import hashlib
 import marshal
 import os
 import re
-import stat
 import sys
-import tempfile
 import types
 
+from ansible_collections.podnet.calico.plugins.plugin_utils.private_files import atomic_write
+
 _NAME = re.compile(r'^[0-9a-f]{40}$')
-# The expression compile_expression is compiling (its node reaches compile without its text).
+# The digest of the expression compile_expression is compiling (its node reaches compile without its text).
 _EXPRESSION = contextvars.ContextVar('podnet_jinja_cache_expression', default=None)
 
 
@@ -73,14 +73,7 @@ class JinjaCache:
         if not self.directory:
             return
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix='.tmp-')
-            try:
-                with os.fdopen(fd, 'wb') as handle:
-                    marshal.dump(code, handle)
-                os.replace(tmp, os.path.join(self.directory, digest))
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            atomic_write(os.path.join(self.directory, digest), lambda out: marshal.dump(code, out))
         except OSError:
             # A full or vanished directory costs the next run a compile, nothing else.
             pass
@@ -108,24 +101,6 @@ class JinjaCache:
         except (OSError, EOFError, ValueError, TypeError):
             return None
         return code if isinstance(code, types.CodeType) else None
-
-
-def private_directory(path):
-    """Make path (0700) or check it: a directory of this user's that only this user may write to.
-
-    Returns None when it is fit, else why not (then the cache keeps to memory)."""
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        info = os.lstat(path)
-    except OSError as exc:
-        return 'cannot make %s: %s' % (path, exc.strerror or exc)
-    if not stat.S_ISDIR(info.st_mode):
-        return '%s is not a directory' % path
-    if info.st_uid != os.geteuid():
-        return '%s belongs to uid %d, not to this user' % (path, info.st_uid)
-    if info.st_mode & 0o022:
-        return '%s may be written by others (mode %04o)' % (path, stat.S_IMODE(info.st_mode))
-    return None
 
 
 def install(directory=None):
@@ -159,13 +134,12 @@ def install(directory=None):
         if raw or getattr(self, '_debuggable_template_source', False):
             return original_compile(self, source, name, filename, raw, defer_init)
         if isinstance(source, str):
-            key = ('template', source)
+            digest = cache.digest(self, 'template', source, escape_backslashes(), (name, filename, defer_init))
         else:
-            expression = _EXPRESSION.get()
-            if expression is None:
+            # The node of an expression that compile_expression below found no code for, by its digest.
+            digest = _EXPRESSION.get()
+            if digest is None:
                 return original_compile(self, source, name, filename, raw, defer_init)
-            key = ('expression', expression)
-        digest = cache.digest(self, key[0], key[1], escape_backslashes(), (name, filename, defer_init))
         code = cache.get(digest)
         if code is None:
             code = original_compile(self, source, name, filename, raw, defer_init)
@@ -182,7 +156,7 @@ def install(directory=None):
             # assignment, wrapped in a TemplateExpression.
             template = self.template_class.from_code(self, code, self.make_globals(None), None)
             return TemplateExpression(template, undefined_to_none)
-        token = _EXPRESSION.set(source)
+        token = _EXPRESSION.set(digest)
         try:
             return original_expression(self, source, undefined_to_none)
         finally:

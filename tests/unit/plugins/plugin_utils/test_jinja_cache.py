@@ -14,7 +14,8 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from ansible._internal._templating._jinja_bits import AnsibleEnvironment
 
-from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import JinjaCache, install, private_directory, uninstall
+from ansible_collections.podnet.calico.plugins.plugin_utils.jinja_cache import JinjaCache, install, uninstall
+from ansible_collections.podnet.calico.plugins.plugin_utils.private_files import private_directory
 
 
 @pytest.fixture
