@@ -21,12 +21,21 @@ pyroute2 is imported the first time an engine asks for that socket, not before.
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import socket
 import stat
+import struct
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = '/run/netns'
+
+# interface ioctls (linux/sockios.h): each takes a struct ifreq, the name in its first 16 bytes
+SIOCGIFFLAGS = 0x8913
+SIOCGIFMTU = 0x8921
+SIOCGIFHWADDR = 0x8927
+SIOCGIFINDEX = 0x8933
+IFF_UP = 0x1
 
 _libc = None
 
@@ -144,6 +153,28 @@ class Namespace(object):
                 return socket.if_indextoname(index)
             except (IOError, OSError, ValueError, OverflowError):
                 return None
+
+    def link_basics(self, ifname):
+        """Index, MAC, MTU and up flag of the link called ``ifname`` in this namespace, or None when there
+        is none: four ioctls on a socket opened inside it (about 30 us), where a netlink request and the
+        decoding of its reply take about 0.5 ms. The peer and the kind of a link need netlink."""
+        with self.entered():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            request = struct.pack('16s24x', ifname.encode('utf-8', 'replace')[:15])
+            try:
+                index = struct.unpack_from('i', fcntl.ioctl(sock, SIOCGIFINDEX, request), 16)[0]
+                hwaddr = bytearray(fcntl.ioctl(sock, SIOCGIFHWADDR, request)[18:24])
+                mtu = struct.unpack_from('i', fcntl.ioctl(sock, SIOCGIFMTU, request), 16)[0]
+                flags = struct.unpack_from('H', fcntl.ioctl(sock, SIOCGIFFLAGS, request), 16)[0]
+            except (IOError, OSError) as exc:
+                if exc.errno == errno.ENODEV:
+                    return None
+                raise DataplaneError('reading link %s in %s failed: %s' % (ifname, self.label, exc.strerror or exc))
+        finally:
+            sock.close()
+        return {'ifname': ifname, 'index': index, 'mac': ':'.join('%02x' % b for b in hwaddr), 'mtu': mtu,
+                'up': bool(flags & IFF_UP)}
 
     @property
     def ipr(self):

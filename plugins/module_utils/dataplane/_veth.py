@@ -178,7 +178,23 @@ class VethManager(ResourceManager):
         entry = self._entries[key]
         # a pair this run made (its plan had no ifindex yet) has exactly the addresses the run added
         made = predicted is not None and predicted.get('host_ifindex') is None
+        if made:
+            obs = self._observe_made(entry, predicted['addresses'])
+            if obs is not None:
+                return self.view(entry, obs)
         return self.view(entry, self.observe(entry, fresh=True, addresses=predicted['addresses'] if made else None))
+
+    def _observe_made(self, entry, addresses):
+        """observe() of a pair this run made in one request: the two ends made together are each other's
+        peer, so the indexes, MACs, MTUs and flags are all that is read, with ioctls (Namespace.link_basics)
+        instead of two netlink requests. None when either end is not there under its name."""
+        host = self.node.link_basics(entry['host_ifname'])
+        cont = entry['cns'].link_basics(entry['container_ifname']) if host is not None else None
+        if cont is None:
+            return None
+        host.update(kind='veth', peer_ifindex=cont['index'])
+        cont.update(kind='veth', peer_ifindex=host['index'])
+        return {'host': host, 'container': cont, 'paired': True, 'addresses': list(addresses), 'host_addresses': []}
 
     # ------------------------------------------------------------ planning
     def _owned_unlisted(self, entries):

@@ -50,3 +50,42 @@ def test_set_link_errors_from_the_kernel(dp_ns, interpreter):
     assert done is None
     v0 = links(node)["v0"]
     assert v0["mtu"] == 1400 and "UP" in v0["flags"]
+
+
+MADE_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import NamespaceCache
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._veth import VethManager
+node, pod_a, pod_b = sys.argv[2:5]
+with NamespaceCache() as cache:
+    res = VethManager(node, cache=cache).run('merged', [
+        {'workload': 'made.a', 'container_netns': pod_a, 'addresses': ['10.70.0.2']},
+        {'workload': 'made.b', 'container_netns': pod_b, 'mtu': 1400, 'addresses': ['10.70.0.3']}])
+    missing = cache.get(pod_a).link_basics('nosuch0')
+print(json.dumps([res['after'], missing]))
+"""
+
+
+def test_made_pair_is_reported_as_the_kernel_has_it(dp_ns, interpreter):
+    """The after view of a pair the run made is read with ioctls (Namespace.link_basics), not netlink:
+    every index, MAC, MTU and flag in it is what `ip` shows, and each end names the other as its peer."""
+    node, pod_a, pod_b = dp_ns("made"), dp_ns("madea"), dp_ns("madeb")
+    proc = subprocess.run([interpreter, "-c", MADE_SCRIPT, COLLECTIONS, node, pod_a, pod_b], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    after, missing = json.loads(proc.stdout)
+    assert missing is None
+    host_links = links(node)
+    for view, pod, mtu in zip(after, (pod_a, pod_b), (1500, 1400)):
+        host, cont = host_links[view["host_ifname"]], links(pod)["eth0"]
+        assert view["host_ifindex"] == host["ifindex"] and view["container_ifindex"] == cont["ifindex"]
+        assert view["host_peer_ifindex"] == cont["ifindex"] and view["container_peer_ifindex"] == host["ifindex"]
+        assert host["link_index"] == cont["ifindex"] and cont["link_index"] == host["ifindex"]
+        assert view["host_mac"] == host["address"] == "ee:ee:ee:ee:ee:ee"
+        assert view["container_mac"] == cont["address"]
+        assert view["mtu"] == host["mtu"] == cont["mtu"] == mtu
+        assert view["host_up"] is True and "UP" in host["flags"]
+        assert view["container_up"] is True and "UP" in cont["flags"]
+        assert view["container_ifname"] == "eth0"
+    assert [v["addresses"] for v in after] == [["10.70.0.2/32"], ["10.70.0.3/32"]]
