@@ -21,9 +21,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import time
 
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import DataplaneError, Namespace
+from ansible_collections.podnet.calico.plugins.module_utils.dataplane._sysctl import read_in, write_in
+
 MARKER = ".podnet-lab"
+#: the sink's forwarding switch, read and written from inside the sink (it never forwards)
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 SETTINGS = ("prefix", "state_dir", "nodes", "node_name", "underlay_cidr")
 
 
@@ -70,6 +76,29 @@ def netns_list():
         return sorted(os.listdir(NETNS_RUN_DIR))
     except OSError:
         return []
+
+
+def port_open(netns, address, port, timeout=1.0):
+    """Whether a TCP connection from inside the namespace ``netns`` to address:port is accepted (what
+    `ip netns exec <netns> nc -z` tells, without two programs): the socket is made inside the namespace,
+    so the connection never leaves the lab's namespaces. A namespace that is not there answers False."""
+    try:
+        namespace = Namespace(netns)
+    except DataplaneError:
+        return False
+    try:
+        with namespace.entered():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    finally:
+        namespace.close()
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, int(port)))
+        return True
+    except (OSError, socket.timeout):
+        return False
+    finally:
+        sock.close()
 
 
 def netns_pids(name):
@@ -174,6 +203,7 @@ class Lab:
         self.state_file = os.path.join(self.state_dir, "lab.json")
         self.key = os.path.join(self.state_dir, "id_ed25519")
         self.changes = []
+        self._sink_links = None
 
     # -- settings and safety ------------------------------------------------------------------
     def settings(self):
@@ -260,8 +290,18 @@ class Lab:
             run(["ip", "-n", name, "link", "set", "lo", "up"])
 
     def links(self, netns):
+        """{ifname: `ip -j addr` entry} of a namespace; the sink's is read once per run while it stays as
+        it was (every port is checked against it) and read again after a change to it."""
+        if netns == self.sink and self._sink_links is not None:
+            return self._sink_links
         out = run(["ip", "-n", netns, "-j", "addr", "show"], check=False).stdout.strip()
-        return {link["ifname"]: link for link in json.loads(out or "[]")}
+        links = {link["ifname"]: link for link in json.loads(out or "[]")}
+        if netns == self.sink:
+            self._sink_links = links
+        return links
+
+    def sink_changed(self):
+        self._sink_links = None
 
     def ensure_port(self, port, peer_ns, peer_addr, check):
         """A veth from the sink's bridge into peer_ns, where it is eth0 with peer_addr."""
@@ -277,6 +317,7 @@ class Lab:
                 run(["ip", "-n", peer_ns, "link", "del", "eth0"])
             run(["ip", "-n", self.sink, "link", "add", port, "type", "veth", "peer", "name", "eth0",
                  "netns", peer_ns])
+            self.sink_changed()
             sink_links = self.links(self.sink)
             peer_links = self.links(peer_ns)
         cidr = "%s/%d" % (peer_addr, self.net.prefixlen)
@@ -291,6 +332,7 @@ class Lab:
             self.note("attach %s to br0" % port)
             if not check:
                 run(["ip", "-n", self.sink, "link", "set", port, "master", "br0", "up"])
+                self.sink_changed()
         if "UP" not in peer_links["eth0"].get("flags", []):
             self.note("bring up eth0 in %s" % peer_ns)
             if not check:
@@ -306,11 +348,17 @@ class Lab:
                 run(["ip", "-n", self.sink, "link", "add", "br0", "type", "bridge"])
                 run(["ip", "-n", self.sink, "addr", "add", cidr, "dev", "br0"])
                 run(["ip", "-n", self.sink, "link", "set", "br0", "up"])
+                self.sink_changed()
         if not check and self.sink in netns_list():
-            forward = run(["ip", "netns", "exec", self.sink, "cat", "/proc/sys/net/ipv4/ip_forward"]).stdout
-            if forward.strip() != "0":
-                self.note("turn forwarding off in %s" % self.sink)
-                run(["ip", "netns", "exec", self.sink, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])
+            namespace = Namespace(self.sink)
+            try:
+                if read_in(namespace, [IP_FORWARD])[IP_FORWARD] != 0:
+                    self.note("turn forwarding off in %s" % self.sink)
+                    write_in(namespace, {IP_FORWARD: 0})
+            except DataplaneError as exc:
+                raise LabError("the sink %s: %s" % (self.sink, exc))
+            finally:
+                namespace.close()
 
     def ensure_keys(self, check):
         if not os.path.isdir(self.state_dir):
@@ -443,9 +491,7 @@ exec /usr/sbin/sshd -f $d/sshd_config
         deadline = time.time() + 15
         for node in self.nodes:
             while True:
-                probe = run(["ip", "netns", "exec", self.ctl, "nc", "-z", "-w", "1", node["underlay_ip"],
-                             str(self.ssh_port)], check=False)
-                if probe.returncode == 0:
+                if port_open(self.ctl, node["underlay_ip"], self.ssh_port):
                     break
                 if time.time() > deadline:
                     raise LabError("sshd of %s is not reachable on %s:%d from %s"

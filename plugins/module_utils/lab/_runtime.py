@@ -24,7 +24,7 @@ import threading
 import time
 
 from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import (
-    LabError, pid_alive, read_pid, run, write_state)
+    LabError, pid_alive, port_open, read_pid, run, write_state)
 
 PAUSE_IMAGE = "localhost/podnet-pause:1"
 BUSYBOX = "/bin/busybox"
@@ -310,9 +310,7 @@ def ensure_etcd(lab, check, server):
 def _wait_port(lab, pid, directory):
     deadline = time.time() + 30
     while True:
-        probe = run(["ip", "netns", "exec", lab.ctl, "nc", "-z", "-w", "1", lab.ctl_ip, str(ETCD_CLIENT_PORT)],
-                    check=False)
-        if probe.returncode == 0:
+        if port_open(lab.ctl, lab.ctl_ip, ETCD_CLIENT_PORT):
             return
         if (pid and not pid_alive(pid)) or time.time() > deadline:
             raise LabError("etcd in %s did not start; see %s/etcd.log" % (lab.ctl, directory))

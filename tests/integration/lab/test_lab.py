@@ -7,12 +7,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import socket
 import subprocess
+import sys
 import textwrap
 
 import pytest
 
-from podnet_testlib import LabUnderTest, ansible_env, VENV_BIN, ROOT
+from podnet_testlib import COLLECTIONS, LabUnderTest, ansible_env, VENV_BIN, ROOT
 
 
 def host_netns_snapshot():
@@ -93,6 +95,48 @@ def test_lab_up_again_changes_nothing(test_lab):
     msgs = [r.get("msg") for r in result.results("Build the lab's namespaces, nodes and sshds").values()]
     assert any("no change" in m for m in msgs), msgs
     assert host_netns_snapshot() == before
+
+
+def test_lab_up_turns_the_sinks_forwarding_off_again(test_lab):
+    """The sink never forwards: forwarding switched on behind the lab's back is switched off by the next
+    up, which reads and writes the sysctl from inside the sink."""
+    sink = test_lab.state()["sink_netns"]
+    subprocess.run(["ip", "netns", "exec", sink, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+    result = test_lab.up()
+    changes = [c for r in result.results("Build the lab's namespaces, nodes and sshds").values()
+               for c in r.get("changes", [])]
+    assert changes == ["turn forwarding off in %s" % sink]
+    value = subprocess.run(["ip", "netns", "exec", sink, "sysctl", "-n", "net.ipv4.ip_forward"],
+                           stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip()
+    assert value == "0"
+
+
+def test_port_open_connects_from_inside_the_namespace(netns_factory):
+    """port_open() makes its socket inside the namespace: it reaches a listener on the namespace's own
+    127.0.0.1 and not one on the host's 127.0.0.1, and a namespace that is not there is simply closed."""
+    sys.path.insert(0, COLLECTIONS)
+    from ansible_collections.podnet.calico.plugins.module_utils.lab._namespaces import port_open
+    from ansible_collections.podnet.calico.plugins.module_utils.dataplane._netns import Namespace
+    name = netns_factory("portopen")
+    namespace = Namespace(name)
+    with namespace.entered():
+        inside = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    host = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        inside.bind(("127.0.0.1", 0))
+        inside.listen(4)
+        host.bind(("127.0.0.1", 0))
+        host.listen(4)
+        inside_port, host_port = inside.getsockname()[1], host.getsockname()[1]
+        assert port_open(name, "127.0.0.1", inside_port) is True
+        assert port_open(name, "127.0.0.1", host_port, timeout=0.5) is False
+        assert port_open(name + "-gone", "127.0.0.1", inside_port) is False
+        inside.close()
+        assert port_open(name, "127.0.0.1", inside_port, timeout=0.5) is False
+    finally:
+        inside.close()
+        host.close()
+        namespace.close()
 
 
 def host_route_network():
