@@ -252,12 +252,13 @@ class Lab:
                 ranges.append((item["name"], ipaddress.ip_network(item["cidr"], strict=True)))
             except ValueError as exc:
                 raise LabError("%s: %s is not a valid CIDR (%s)" % (item["name"], item["cidr"], exc))
+        host_routes = self.host_routes()
         for idx, (name, net) in enumerate(ranges):
             for other_name, other in ranges[idx + 1:]:
                 if net.overlaps(other):
                     raise LabError("%s %s overlaps %s %s; choose ranges that do not overlap"
                                    % (name, net, other_name, other))
-            for route, dev in self.host_routes():
+            for route, dev in host_routes:
                 if net.overlaps(route):
                     raise LabError("%s %s overlaps the host route %s dev %s; refusing to build the lab "
                                    "(choose another range)" % (name, net, route, dev))
