@@ -8,7 +8,9 @@ whose resource usage is the playbook's own user + sys CPU plus that of every des
 for: the Ansible workers, the ssh clients and the modules run on the controller (delegate_to:
 localhost, connection: local). Not counted: the nodes' sshd and the modules run on the nodes (on this
 machine they run on the same cores and slow the wall time down, on a real fleet they are the nodes'
-CPU), and ssh ControlPersist masters, which detach. print_table() prints rows as a Markdown table.
+CPU), and ssh ControlPersist masters, which detach. With cpu_by_task=True the run goes through
+cpu_by_task.py, which also records each host-task's worker CPU (PlaybookRun.task_cpu, cpu_of_roles()).
+print_table() prints rows as a Markdown table.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class PlaybookRun:
     load: float
     data: dict = field(repr=False)
     output: str = field(repr=False)
+    #: with cpu_by_task: one dict per host-task (cpu: the worker's own, waited: what it waited for)
+    task_cpu: list = field(default_factory=list, repr=False)
 
     @property
     def cpu(self):
@@ -55,21 +59,34 @@ class PlaybookRun:
         """Task headers (a task counts once however many hosts ran it)."""
         return sum(len(play["tasks"]) for play in self.data.get("plays", []))
 
+    def cpu_of_roles(self, roles):
+        """CPU seconds of the workers (and what they waited for) of the host-tasks of ``roles``."""
+        return sum(t["cpu"] + t["waited"] for t in self.task_cpu if t["role"] in roles)
+
     @property
     def host_tasks(self):
         """Host-tasks: each task once per host it ran or was skipped on (a worker each)."""
         return sum(len(task["hosts"]) for play in self.data.get("plays", []) for task in play["tasks"])
 
 
-def timed_playbook(playbook, extra_vars=None, inventory="localhost,", forks=None, env=None, check=True):
+def timed_playbook(playbook, extra_vars=None, inventory="localhost,", forks=None, env=None, check=True,
+                   cpu_by_task=False):
     """Run one playbook; return a PlaybookRun. With check=True a failed run stops the benchmark."""
-    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, playbook]
+    if cpu_by_task:
+        cmd = [os.path.join(VENV_BIN, "python"), os.path.join(ROOT, "bench", "cpu_by_task.py"), "-i", inventory, playbook]
+    else:
+        cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, playbook]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     extra_env = {"ANSIBLE_STDOUT_CALLBACK": "podnet_json"}
     if forks:
         extra_env["ANSIBLE_FORKS"] = str(forks)
     extra_env.update(env or {})
+    tsv = None
+    if cpu_by_task:
+        handle, tsv = tempfile.mkstemp(prefix="pnt-bench-cpu-", suffix=".tsv")
+        os.close(handle)
+        extra_env["PODNET_BENCH_CPU_TSV"] = tsv
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=ansible_env(extra_env), stdout=out, stderr=err,
@@ -84,8 +101,16 @@ def timed_playbook(playbook, extra_vars=None, inventory="localhost,", forks=None
         data = json.loads(stdout[stdout.index('{"plays"'):]) if '{"plays"' in stdout else {}
     except ValueError:
         data = {}
+    task_cpu = []
+    if tsv:
+        with open(tsv) as handle:
+            for line in handle:
+                own, waited, host, role, name = line.rstrip("\n").split("\t", 4)
+                task_cpu.append({"cpu": float(own), "waited": float(waited), "host": host, "role": role, "task": name})
+        os.unlink(tsv)
     run = PlaybookRun(playbook=os.path.basename(playbook), rc=proc.returncode, wall=wall, cpu_user=usage.ru_utime,
-                      cpu_sys=usage.ru_stime, load=os.getloadavg()[0], data=data, output=stdout + stderr)
+                      cpu_sys=usage.ru_stime, load=os.getloadavg()[0], data=data, output=stdout + stderr,
+                      task_cpu=task_cpu)
     if check and run.rc != 0:
         sys.exit("%s failed (rc %d):\n%s\n%s" % (playbook, run.rc, stdout[-3000:], stderr[-3000:]))
     return run
