@@ -30,9 +30,10 @@ def _install(path):
             own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
             role = self._task._role.get_name() if getattr(self._task, "_role", None) else "-"
             name = self._task.get_name(include_role_fqcn=False).replace("\t", " ").replace("\n", " ")
+            line = "%.4f\t%.4f\t%s\t%s\t%s\n" % (own.ru_utime + own.ru_stime, waited.ru_utime + waited.ru_stime,
+                                                 self._host.name, role, name)
             with open(path, "a") as handle:
-                handle.write("%.4f\t%.4f\t%s\t%s\t%s\n" % (own.ru_utime + own.ru_stime, waited.ru_utime + waited.ru_stime,
-                                                         self._host.name, role, name))
+                handle.write(line)
 
     worker.WorkerProcess._run = _run
 
